@@ -1,0 +1,239 @@
+"""``optiplug.build``: a config and a model -> a ready optimizer and scheduler."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from torch.optim import Optimizer
+
+from optiplug.built import Built, GroupSummary
+from optiplug.config.loaders import load
+from optiplug.config.parse import parse_recipe, unstructure_recipe
+from optiplug.config.recipe import Recipe
+from optiplug.errors import ConfigError, join_path
+from optiplug.grouping import GroupPlan, plan_groups
+from optiplug.records import Clock, DialectContext
+from optiplug.registry import Registry, get_registry
+from optiplug.scaling import Batch, distributed_world, scale_recipe
+from optiplug.schedule import build_schedule, is_relative
+from optiplug.scheduler import Binding, OptiplugScheduler, ValueTable, fingerprint
+
+CANONICAL = "canonical"
+
+
+def to_recipe(
+    config: Any,
+    *,
+    dialect: str | None = None,
+    registry: Registry | None = None,
+    steps_per_epoch: int | None = None,
+    num_epochs: int | None = None,
+    batch_size_per_device: int | None = None,
+    world_size: int | None = None,
+) -> Recipe:
+    """The canonical recipe for any config (a dialect's config is translated)."""
+    registry = registry or get_registry()
+    if isinstance(config, Recipe):
+        return config
+    loaded = load(config)
+    data = loaded.data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"expected the config to be a mapping at the top, got {type(data).__name__}")
+    spec = _dialect_for(data, dialect, registry)
+    if spec is None:
+        return parse_recipe(data, registry)
+    context = DialectContext(registry, steps_per_epoch, num_epochs, batch_size_per_device, world_size, loaded.source)
+    return spec.translate(data, context)
+
+
+def _dialect_for(data: Mapping[str, Any], forced: str | None, registry: Registry) -> Any:
+    if forced is not None:
+        return None if forced == CANONICAL else registry.dialects.get(forced, "dialect")
+    candidates = sorted(registry.dialects, key=lambda p: -p.record.priority)
+    for provided in candidates:
+        if provided.record.detect(data):
+            return provided.record
+    return None
+
+
+def build(
+    config: Any,
+    model: Any,
+    steps_per_epoch: int | None = None,
+    num_epochs: int | None = None,
+    batch_size_per_device: int | None = None,
+    world_size: int | None = None,
+    *,
+    dialect: str | None = None,
+    registry: Registry | None = None,
+) -> Built:
+    """Build the optimizer, param groups and scheduler a config describes, for ``model``.
+
+    ``config`` is a mapping, a :class:`Recipe`, an OmegaConf DictConfig, or a path
+    (.yaml, .yml, .json, or an MMCV-style .py read without executing it). Its dialect
+    (VISSL, MMCV, canonical) is detected, or forced with ``dialect=``. ``model`` is an
+    ``nn.Module`` or an iterable of parameters or ``(name, parameter)`` pairs.
+    ``world_size=None`` means torch.distributed's world size when initialized, else 1.
+    """
+    registry = registry or get_registry()
+    recipe = to_recipe(
+        config,
+        dialect=dialect,
+        registry=registry,
+        steps_per_epoch=steps_per_epoch,
+        num_epochs=num_epochs,
+        batch_size_per_device=batch_size_per_device,
+        world_size=world_size,
+    )
+    recipe = scale_recipe(recipe, registry, resolve_batch(recipe, batch_size_per_device, world_size))
+    clock = resolve_clock(recipe, steps_per_epoch, num_epochs)
+    plans = plan_groups(model, recipe.rules, registry)
+    optimizer, base = make_optimizer(recipe, plans, registry)
+    for i, wrapper in enumerate(recipe.wrappers):
+        spec = registry.wrappers.get(wrapper.name, join_path("wrappers", i, "name"))
+        optimizer = spec.wrap(optimizer, wrapper.params)
+    bindings = bind_schedules(recipe, plans, optimizer, base, clock, registry)
+    data = unstructure_recipe(recipe, registry)
+    scheduler = OptiplugScheduler(optimizer, bindings, clock, fingerprint(data))
+    summaries = [GroupSummary.of(i, plan, optimizer.param_groups[i]) for i, plan in enumerate(plans)]
+    return Built(recipe, optimizer, scheduler, summaries, clock)
+
+
+def resolve_batch(recipe: Recipe, per_device: int | None, world_size: int | None) -> Batch:
+    """The run's batch: build() arguments, then the recipe, then torch.distributed, then 1."""
+    run = recipe.run
+    dist_world, dist_local = distributed_world()
+    world = world_size or run.world_size or dist_world or 1
+    per_node = run.devices_per_node or dist_local or world
+    return Batch(per_device or run.batch_size_per_device or 1, world, min(per_node, world))
+
+
+def resolve_clock(recipe: Recipe, steps_per_epoch: int | None, num_epochs: int | None) -> Clock:
+    """Updates per epoch and in total, from build() arguments or the recipe's ``run``."""
+    run = recipe.run
+    per_epoch = steps_per_epoch or run.steps_per_epoch
+    epochs = num_epochs or run.num_epochs
+    for name, value in (("steps_per_epoch", per_epoch), ("num_epochs", epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ConfigError(f"{name} must be a whole number > 0, got {value!r}", name)
+    total = run.total_steps or (per_epoch * epochs if per_epoch and epochs else None)
+    if per_epoch is None:
+        if _has_schedules(recipe) and total is None:
+            raise ConfigError("the schedules need the run's length: pass steps_per_epoch and num_epochs to build()")
+        per_epoch = int(total) if total else 1
+    return Clock(per_epoch, float(total) if total else None)
+
+
+def _has_schedules(recipe: Recipe) -> bool:
+    return bool(recipe.schedules) or any(rule.schedules for rule in recipe.rules)
+
+
+def optimizer_arguments(factory: Any, kwargs: Mapping[str, Any], path: str = "optimizer") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The checked keyword arguments, and the defaults a group starts from (signature + kwargs)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return dict(kwargs), dict(kwargs)
+    params = list(signature.parameters.values())[1:]
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params)
+    named = {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    checked: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key not in named and not accepts_any:
+            from optiplug.errors import did_you_mean
+
+            raise ConfigError(
+                f"unknown argument{did_you_mean(key, named)}; accepted: {', '.join(named)}", join_path(path, key)
+            )
+        checked[key] = _coerce(value, named[key].default if key in named else None, join_path(path, key))
+    defaults = {k: p.default for k, p in named.items() if p.default is not p.empty and not _is_required(p.default)}
+    return checked, defaults | checked
+
+
+def _is_required(value: Any) -> bool:
+    return type(value).__name__ == "_RequiredParameter"
+
+
+def _coerce(value: Any, default: Any, path: str) -> Any:
+    """YAML reads ``1e-08`` as a string: make it the float the signature expects."""
+    import math
+
+    if isinstance(default, float) and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"expected a number, got {value!r}", path) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"expected a finite number, got {value!r}", path)
+    return value
+
+
+def make_optimizer(recipe: Recipe, plans: list[GroupPlan], registry: Registry) -> tuple[Optimizer, dict[str, Any]]:
+    """The optimizer over the planned groups, and the option values groups start from."""
+    spec = registry.optimizers.get(recipe.optimizer.name, "optimizer.name")
+    kwargs, base = optimizer_arguments(spec.factory, recipe.optimizer.kwargs)
+    groups = [group_options(plan, base, i) for i, plan in enumerate(plans)]
+    try:
+        optimizer = spec.factory(groups, **kwargs)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"{spec.name} refused the arguments: {exc}", "optimizer") from exc
+    return optimizer, base
+
+
+def group_options(plan: GroupPlan, base: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """A torch param-group dict: the plan's fixed options and the scaled ones resolved."""
+    group: dict[str, Any] = {"params": plan.params}
+    for option, setting in plan.settings.items():
+        if not setting.scaled:
+            group[option] = setting.value
+            continue
+        if not isinstance(base.get(option), int | float) or isinstance(base.get(option), bool):
+            raise ConfigError(
+                f"{option}_mult needs the optimizer's {option}, which is not set; give optimizer.{option}",
+                f"rules ({', '.join(plan.rules)})",
+            )
+        group[option] = base[option] * setting.value
+    return group
+
+
+def bind_schedules(
+    recipe: Recipe, plans: list[GroupPlan], optimizer: Optimizer, base: Mapping[str, Any], clock: Clock, registry: Registry
+) -> list[Binding]:
+    """Which schedule drives which option of which group, with what scale."""
+    tables: dict[tuple[str, float | None], ValueTable] = {}
+    bindings: list[Binding] = []
+    for index, plan in enumerate(plans):
+        group = optimizer.param_groups[index]
+        for option, config in (dict(recipe.schedules) | plan.schedules).items():
+            path = join_path("schedules", option)
+            target, into_betas = _target(option, group, path)
+            setting = plan.settings.get(option)
+            spec = registry.schedules.get(config.name, path)
+            group_base = float(group["betas"][0] if into_betas else group.get(target, base.get(target, 1.0)) or 0.0)
+            schedule = build_schedule(config, clock, registry, base=group_base, path=path)
+            relative = is_relative(schedule, spec)
+            key = (repr(config), group_base if relative else None)
+            table = tables.setdefault(key, ValueTable(schedule))
+            if relative:
+                bindings.append(Binding(index, target, table, 1.0, into_betas))
+            elif setting is None or setting.scaled:
+                scale = float(setting.value) if setting is not None else 1.0
+                bindings.append(Binding(index, target, table, scale, into_betas))
+    return bindings
+
+
+def _target(option: str, group: Mapping[str, Any], path: str) -> tuple[str, bool]:
+    if option in group and option != "beta1":
+        return option, False
+    if option in ("momentum", "beta1") and "betas" in group:
+        return "betas", True
+    options = sorted(k for k in group if k != "params")
+    raise ConfigError(f"the optimizer has no option {option!r} to schedule; its options: {', '.join(options)}", path)
+
+
+def describe(recipe: Recipe, registry: Registry | None = None) -> dict[str, Any]:
+    """The recipe as plain data (for printing and fingerprints)."""
+    return unstructure_recipe(recipe, registry or get_registry())
+

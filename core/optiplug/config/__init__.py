@@ -1,0 +1,1 @@
+"""The canonical recipe, its converter, loaders and error paths."""

@@ -1,0 +1,167 @@
+"""Structuring mappings into a :class:`Recipe` with the registry's plugin kinds, and back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import cattrs
+
+from optiplug.config.converter import make_converter, structure
+from optiplug.config.recipe import (
+    INTERVALS,
+    OptimizerConfig,
+    Recipe,
+    RuleConfig,
+    ScheduleConfig,
+    WrapperConfig,
+)
+from optiplug.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from optiplug.registry import Registry
+
+
+def _require_mapping(value: Any, what: str, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"expected {what} as a mapping with a {key!r} key, got {value!r}")
+    if key not in value:
+        raise ConfigError(f"{what} needs a {key!r} key; got keys {sorted(map(str, value))}", "")
+    return value
+
+
+def _structure_params(conv: cattrs.Converter, rest: Mapping[str, Any], cls: type | None) -> Any:
+    if cls is None:
+        if rest:
+            raise ConfigError(f"takes no options, got {sorted(rest)}")
+        return None
+    return conv.structure(dict(rest), cls)
+
+
+def _interval(value: Any) -> str:
+    if not isinstance(value, str) or value.lower() not in INTERVALS:
+        raise ConfigError(f"must be 'step' or 'epoch', got {value!r}{did_you_mean(str(value), INTERVALS)}", "update_interval")
+    return value.lower()
+
+
+def recipe_converter(registry: Registry) -> cattrs.Converter:
+    """A converter that structures schedule, rule, wrapper and optimizer configs by name."""
+    conv = make_converter()
+
+    def schedule(value: Any, _t: Any) -> ScheduleConfig:
+        if isinstance(value, ScheduleConfig):
+            return value
+        value = _require_mapping(value, "a schedule", "name")
+        spec = registry.schedules.provided(value["name"], "name").record
+        rest = {k: v for k, v in value.items() if k not in ("name", "update_interval")}
+        interval = _interval(value.get("update_interval", "step"))
+        return ScheduleConfig(spec.name, _structure_params(conv, rest, spec.config_class), interval)
+
+    def rule(value: Any, _t: Any) -> RuleConfig:
+        if isinstance(value, RuleConfig):
+            return value
+        value = _require_mapping(value, "a param rule", "kind")
+        spec = registry.rules.get(value["kind"], "kind")
+        common = {"set": {}, "schedules": {}, "label": None}
+        rest = {k: v for k, v in value.items() if k not in common and k != "kind"}
+        params = _structure_params(conv, rest, spec.config_class)
+        options = conv.structure(value.get("set", {}), dict[str, Any])
+        _check_options(options)
+        schedules = conv.structure(value.get("schedules", {}), dict[str, ScheduleConfig])
+        label = conv.structure(value.get("label"), str | None)
+        return RuleConfig(spec.name, params, options, schedules, label)
+
+    def wrapper(value: Any, _t: Any) -> WrapperConfig:
+        if isinstance(value, WrapperConfig):
+            return value
+        value = _require_mapping(value, "an optimizer wrapper", "name")
+        spec = registry.wrappers.get(value["name"], "name")
+        rest = {k: v for k, v in value.items() if k != "name"}
+        return WrapperConfig(spec.name, _structure_params(conv, rest, spec.config_class))
+
+    def optimizer(value: Any, _t: Any) -> OptimizerConfig:
+        if isinstance(value, OptimizerConfig):
+            return value
+        value = _require_mapping(value, "the optimizer", "name")
+        spec = registry.optimizers.get(value["name"], "name")
+        return OptimizerConfig(spec.name, {str(k): v for k, v in value.items() if k != "name"})
+
+    conv.register_structure_hook(ScheduleConfig, schedule)
+    conv.register_structure_hook(RuleConfig, rule)
+    conv.register_structure_hook(WrapperConfig, wrapper)
+    conv.register_structure_hook(OptimizerConfig, optimizer)
+    _register_unstructure(conv)
+    return conv
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    import math
+
+    for key, value in options.items():
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int | float) and not math.isfinite(value):
+            raise ConfigError(f"must be finite, got {value!r}", f"set.{key}")
+        if key.endswith("_mult") and (not isinstance(value, int | float) or value < 0):
+            raise ConfigError(f"a multiplier must be a number >= 0, got {value!r}", f"set.{key}")
+
+
+def _flatten(conv: cattrs.Converter, head: dict[str, Any], params: Any) -> dict[str, Any]:
+    if params is not None:
+        head.update(conv.unstructure(params))
+    return head
+
+
+def _register_unstructure(conv: cattrs.Converter) -> None:
+    conv.register_unstructure_hook(
+        ScheduleConfig,
+        lambda s: _flatten(conv, {"name": s.name}, s.params)
+        | ({"update_interval": s.update_interval} if s.update_interval != "step" else {}),
+    )
+    conv.register_unstructure_hook(
+        RuleConfig,
+        lambda r: _flatten(conv, {"kind": r.kind}, r.params)
+        | ({"set": dict(r.set)} if r.set else {})
+        | ({"schedules": {k: conv.unstructure(v) for k, v in r.schedules.items()}} if r.schedules else {})
+        | ({"label": r.label} if r.label else {}),
+    )
+    conv.register_unstructure_hook(WrapperConfig, lambda w: _flatten(conv, {"name": w.name}, w.params))
+    conv.register_unstructure_hook(OptimizerConfig, lambda o: {"name": o.name, **o.kwargs})
+
+
+def parse_recipe(data: Any, registry: Registry, path: str = "") -> Recipe:
+    """A checked :class:`Recipe` from a mapping (or a Recipe, returned as is)."""
+    if isinstance(data, Recipe):
+        return data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"expected a mapping for the recipe, got {type(data).__name__}", path)
+    return structure(converter_for(registry), dict(data), Recipe, path)
+
+
+def unstructure_recipe(recipe: Recipe, registry: Registry) -> dict[str, Any]:
+    """The recipe as plain data (what ``optiplug check`` prints), defaults left out."""
+    data: dict[str, Any] = converter_for(registry).unstructure(recipe)
+    return _drop_defaults(data, _defaults(registry))
+
+
+def _defaults(registry: Registry) -> dict[str, Any]:
+    return converter_for(registry).unstructure(Recipe())  # type: ignore[no-any-return]
+
+
+def _drop_defaults(data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in defaults or defaults[k] != v or k == "optimizer"}
+
+
+def converter_for(registry: Registry) -> cattrs.Converter:
+    """The registry's recipe converter, made once."""
+    conv = getattr(registry, "_recipe_converter", None)
+    if conv is None:
+        conv = recipe_converter(registry)
+        registry._recipe_converter = conv  # type: ignore[attr-defined]
+    return conv
+
+
+def evolve_params(config: ScheduleConfig, **changes: Any) -> ScheduleConfig:
+    """A schedule config with some of its own options changed."""
+    return attrs.evolve(config, params=attrs.evolve(config.params, **changes))

@@ -1,0 +1,165 @@
+"""Named catalogues (optimizers, schedules, rules, scaling rules, wrappers, dialects).
+
+The registry asks every plugin's hooks once, plugin by plugin, so a hook that raises
+is blamed on its plugin (which is then marked failed) and the rest still load. Two
+plugins providing one name is a :class:`~optiplug.PluginError` naming both
+distributions.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from optiplug.errors import ConfigError, PluginError, did_you_mean
+from optiplug.plugins import OptiplugPluginManager, PluginRecord, _short_error, get_plugin_manager
+from optiplug.records import DialectSpec, OptimizerSpec, RuleSpec, ScalingRule, ScheduleSpec, WrapperSpec
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Provided(Generic[T]):
+    """A record together with the plugin and distribution that provided it."""
+
+    record: T
+    plugin: str
+    distribution: str
+
+
+class Catalogue(Generic[T]):
+    """Records of one kind by name; lookups fail with a ConfigError that suggests names."""
+
+    def __init__(self, kind: str, *, fold_case: bool = False, broken: Callable[[], list[PluginRecord]] = list):
+        self.kind = kind
+        self._fold = fold_case
+        self._entries: dict[str, Provided[T]] = {}
+        self._broken = broken
+
+    def _key(self, name: str) -> str:
+        return name.lower() if self._fold else name
+
+    def add(self, name: str, item: Provided[T], aliases: tuple[str, ...] = ()) -> None:
+        """Add ``item`` under ``name`` (and its aliases); a name taken by another plugin raises."""
+        for key in (name, *aliases):
+            old = self._entries.get(self._key(key))
+            if old is not None and old.plugin != item.plugin:
+                raise PluginError(
+                    f"{self.kind} {key!r} is provided twice: by plugin {old.plugin!r} ({old.distribution}) "
+                    f"and by plugin {item.plugin!r} ({item.distribution})"
+                )
+            self._entries[self._key(key)] = item
+
+    def get(self, name: object, path: str = "") -> T:
+        """The record named ``name``, or a ConfigError at ``path`` listing the known names."""
+        return self.provided(name, path).record
+
+    def provided(self, name: object, path: str = "") -> Provided[T]:
+        """Like :meth:`get`, with the provider."""
+        if not isinstance(name, str):
+            raise ConfigError(f"expected the name of a {self.kind} (a string), got {name!r}", path)
+        found = self._entries.get(self._key(name))
+        if found is None:
+            raise ConfigError(self._unknown(name), path)
+        return found
+
+    def _unknown(self, name: str) -> str:
+        known = self.names()
+        message = f"unknown {self.kind} {name!r}{did_you_mean(name, known)}; known: {', '.join(known) or 'none'}"
+        broken = self._broken()
+        if broken:
+            message += "; " + "; ".join(f"plugin {b.name!r} ({b.distribution}) failed to load: {b.error}" for b in broken)
+        return message
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._key(name) in self._entries
+
+    def names(self) -> list[str]:
+        """The canonical names (no aliases), sorted."""
+        return sorted({_record_name(p.record) for p in self._entries.values()})
+
+    def __iter__(self) -> Iterator[Provided[T]]:
+        seen: set[int] = set()
+        for item in self._entries.values():
+            if id(item) not in seen:
+                seen.add(id(item))
+                yield item
+
+
+def _record_name(record: Any) -> str:
+    return str(getattr(record, "name", None) or getattr(record, "schedule", ""))
+
+
+class Registry:
+    """Every catalogue, filled from one plugin manager's hooks."""
+
+    def __init__(self, pm: OptiplugPluginManager) -> None:
+        self.plugin_manager = pm
+        broken = pm.failed
+        self.optimizers: Catalogue[OptimizerSpec] = Catalogue("optimizer", fold_case=True, broken=broken)
+        self.schedules: Catalogue[ScheduleSpec] = Catalogue("schedule", broken=broken)
+        self.rules: Catalogue[RuleSpec] = Catalogue("param rule kind", broken=broken)
+        self.scaling: Catalogue[ScalingRule] = Catalogue("scaling rule", broken=broken)
+        self.wrappers: Catalogue[WrapperSpec] = Catalogue("optimizer wrapper", fold_case=True, broken=broken)
+        self.dialects: Catalogue[DialectSpec] = Catalogue("config dialect", broken=broken)
+        self._fill()
+
+    def _catalogues(self) -> dict[str, tuple[Catalogue[Any], type]]:
+        return {
+            "optiplug_optimizers": (self.optimizers, OptimizerSpec),
+            "optiplug_schedules": (self.schedules, ScheduleSpec),
+            "optiplug_param_rules": (self.rules, RuleSpec),
+            "optiplug_scaling_rules": (self.scaling, ScalingRule),
+            "optiplug_wrappers": (self.wrappers, WrapperSpec),
+            "optiplug_dialects": (self.dialects, DialectSpec),
+        }
+
+    def _fill(self) -> None:
+        pm = self.plugin_manager
+        gathered: dict[str, list[tuple[Catalogue[Any], Any]]] = {}
+        failed: set[str] = set()
+        for hook_name, (catalogue, record_type) in self._catalogues().items():
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name in failed:
+                    continue
+                try:
+                    records = list(impl.function() or ())
+                    for record in records:
+                        if not isinstance(record, record_type):
+                            raise TypeError(f"{hook_name} returned {record!r}, expected {record_type.__name__} records")
+                except Exception as exc:  # noqa: BLE001 - a hook that raises marks its plugin failed
+                    failed.add(impl.plugin_name)
+                    old = pm.records[impl.plugin_name]
+                    pm.record(attrs.evolve(old, status="failed", error=f"{hook_name}() raised {_short_error(exc)}"))
+                    continue
+                gathered.setdefault(impl.plugin_name, []).extend((catalogue, r) for r in records)
+        for plugin_name, items in gathered.items():
+            if plugin_name in failed:
+                continue
+            dist = pm.distribution_of(plugin_name)
+            for catalogue, record in items:
+                aliases = getattr(record, "aliases", ())
+                catalogue.add(_record_name(record), Provided(record, plugin_name, dist), aliases)
+
+    @property
+    def plugins(self) -> list[PluginRecord]:
+        """Every plugin seen, loaded, blocked or failed."""
+        return list(self.plugin_manager.records.values())
+
+    def provided_by(self, plugin_name: str) -> dict[str, list[str]]:
+        """What a plugin provides, by catalogue kind (for ``optiplug plugins``)."""
+        out: dict[str, list[str]] = {}
+        for catalogue, _ in self._catalogues().values():
+            names = sorted(_record_name(p.record) for p in catalogue if p.plugin == plugin_name)
+            if names:
+                out[catalogue.kind] = names
+        return out
+
+
+@functools.cache
+def get_registry() -> Registry:
+    """The process-wide registry over :func:`optiplug.plugins.get_plugin_manager`."""
+    return Registry(get_plugin_manager())

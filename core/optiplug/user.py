@@ -1,0 +1,87 @@
+"""Registration from a user's own module, without a plugin package.
+
+``@optiplug.register_optimizer()`` on an Optimizer subclass and
+``@optiplug.register_schedule("name")`` on an attrs class make them available to every
+config by name, through the same registry the plugins fill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+from optiplug.plugins import hookimpl
+from optiplug.records import OptimizerSpec, ScheduleContext, ScheduleSpec
+
+T = TypeVar("T", bound=type)
+
+
+class _UserRegistrations:
+    """The pseudo-plugin that holds what user code registered by decorator."""
+
+    def __init__(self) -> None:
+        self.optimizers: dict[str, OptimizerSpec] = {}
+        self.schedules: dict[str, ScheduleSpec] = {}
+
+    @hookimpl
+    def optiplug_optimizers(self) -> list[OptimizerSpec]:
+        return list(self.optimizers.values())
+
+    @hookimpl
+    def optiplug_schedules(self) -> list[ScheduleSpec]:
+        return list(self.schedules.values())
+
+
+USER_REGISTRATIONS = _UserRegistrations()
+
+
+def _changed() -> None:
+    from optiplug import registry
+
+    registry.get_registry.cache_clear()
+
+
+def register_optimizer(name: str | None = None, *, description: str = "") -> Callable[[T], T]:
+    """Class decorator: make an Optimizer subclass available by ``name`` (default: its class name).
+
+    >>> @optiplug.register_optimizer()
+    ... class CustomizedOptim(torch.optim.Optimizer): ...
+    >>> # then: optimizer = dict(type="CustomizedOptim", lr=0.1)
+    """
+
+    def decorate(cls: T) -> T:
+        key = name or cls.__name__
+        doc = description or (cls.__doc__ or "").strip().split("\n")[0]
+        USER_REGISTRATIONS.optimizers[key.lower()] = OptimizerSpec(name=key, factory=cls, description=doc)
+        _changed()
+        return cls
+
+    return decorate
+
+
+def _instance_schedule(config: Any, context: ScheduleContext) -> Any:
+    bind = getattr(config, "bind", None)
+    return bind(context) if callable(bind) else config
+
+
+def register_schedule(name: str, *, description: str = "", relative: bool = False) -> Callable[[T], T]:
+    """Class decorator: make an attrs class a schedule named ``name``.
+
+    The class's fields are the schedule's options. Its instances are the schedule
+    (they need a ``values(steps)`` method), or, if the class has ``bind(context)``,
+    that method returns the schedule (to see the clock or the group's base value).
+    """
+
+    def decorate(cls: T) -> T:
+        if not attrs.has(cls):
+            raise TypeError(f"register_schedule({name!r}) needs an attrs class; {cls.__name__} is not one")
+        doc = description or (cls.__doc__ or "").strip().split("\n")[0]
+        USER_REGISTRATIONS.schedules[name] = ScheduleSpec(
+            name=name, config_class=cls, factory=_instance_schedule, description=doc, relative=relative
+        )
+        _changed()
+        return cls
+
+    return decorate

@@ -1,0 +1,1 @@
+"""optiplug_adamw: work in progress in this session (see its issue)."""

@@ -1,0 +1,1 @@
+"""optiplug_larc: work in progress in this session (see its issue)."""
