@@ -1,0 +1,43 @@
+"""Shared fixtures: small models with the layer kinds rules care about."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import optiplug.plugins
+
+
+class ConvBnHead(nn.Module):
+    """conv1 + bn1 (a trunk) and a linear head, the spec's checked example shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, bias=True)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn1(self.conv1(x)))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+@pytest.fixture
+def conv_bn_head() -> ConvBnHead:
+    torch.manual_seed(0)
+    return ConvBnHead()
+
+
+@pytest.fixture
+def batch() -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.randn(2, 3, 6, 6)
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry():
+    """Each test starts from a freshly discovered registry (and leaves none behind)."""
+    optiplug.plugins.reset()
+    yield
+    optiplug.plugins.reset()
