@@ -37,7 +37,14 @@ def batch() -> torch.Tensor:
 
 @pytest.fixture(autouse=True)
 def fresh_registry():
-    """Each test starts from a freshly discovered registry (and leaves none behind)."""
+    """Each test starts from a freshly discovered registry and leaves no user registration behind."""
+    from optiplug.user import USER_REGISTRATIONS
+
+    saved = dict(USER_REGISTRATIONS.optimizers), dict(USER_REGISTRATIONS.schedules)
     optiplug.plugins.reset()
     yield
+    USER_REGISTRATIONS.optimizers.clear()
+    USER_REGISTRATIONS.optimizers.update(saved[0])
+    USER_REGISTRATIONS.schedules.clear()
+    USER_REGISTRATIONS.schedules.update(saved[1])
     optiplug.plugins.reset()
