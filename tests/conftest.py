@@ -48,3 +48,32 @@ def fresh_registry():
     USER_REGISTRATIONS.schedules.clear()
     USER_REGISTRATIONS.schedules.update(saved[1])
     optiplug.plugins.reset()
+
+
+def write_distribution(root, name: str, entry_points: dict[str, str], modules: dict[str, str], version: str = "1.0") -> None:
+    """A fake installed distribution under ``root``: a ``*.dist-info`` plus its modules."""
+    info = root / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = ["[optiplug]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(source)
+
+
+@pytest.fixture
+def fake_distribution(tmp_path, monkeypatch):
+    """Install fake distributions on a temporary sys.path: ``fake_distribution(name, entry_points, modules)``."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    created: list[str] = []
+
+    def make(name: str, entry_points: dict[str, str], modules: dict[str, str], version: str = "1.0") -> None:
+        write_distribution(tmp_path, name, entry_points, modules, version)
+        created.extend(modules)
+        optiplug.plugins.reset()
+
+    yield make
+    for module in created:
+        sys.modules.pop(module, None)

@@ -105,25 +105,32 @@ def resolve_batch(recipe: Recipe, per_device: int | None, world_size: int | None
     """The run's batch: build() arguments, then the recipe, then torch.distributed, then 1."""
     run = recipe.run
     dist_world, dist_local = distributed_world()
-    world = world_size or run.world_size or dist_world or 1
-    per_node = run.devices_per_node or dist_local or world
-    return Batch(per_device or run.batch_size_per_device or 1, world, min(per_node, world))
+    for name, value in (("batch_size_per_device", per_device), ("world_size", world_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ConfigError(f"{name} must be a whole number > 0, got {value!r}", f"build({name}=...)")
+    world = _first(world_size, run.world_size, dist_world, 1)
+    per_node = _first(run.devices_per_node, dist_local, world)
+    return Batch(_first(per_device, run.batch_size_per_device, 1), world, min(per_node, world))
 
 
 def resolve_clock(recipe: Recipe, steps_per_epoch: int | None, num_epochs: int | None) -> Clock:
     """Updates per epoch and in total, from build() arguments or the recipe's ``run``."""
     run = recipe.run
-    per_epoch = steps_per_epoch or run.steps_per_epoch
-    epochs = num_epochs or run.num_epochs
+    per_epoch = _first(steps_per_epoch, run.steps_per_epoch)
+    epochs = _first(num_epochs, run.num_epochs)
     for name, value in (("steps_per_epoch", per_epoch), ("num_epochs", epochs)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-            raise ConfigError(f"{name} must be a whole number > 0, got {value!r}", name)
+            raise ConfigError(f"{name} must be a whole number > 0, got {value!r}", f"build({name}=...)")
     total = run.total_steps or (per_epoch * epochs if per_epoch and epochs else None)
     if per_epoch is None:
         if _has_schedules(recipe) and total is None:
             raise ConfigError("the schedules need the run's length: pass steps_per_epoch and num_epochs to build()")
         per_epoch = int(total) if total else 1
     return Clock(per_epoch, float(total) if total else None)
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
 
 
 def _has_schedules(recipe: Recipe) -> bool:

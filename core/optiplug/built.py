@@ -107,6 +107,8 @@ class Built:
             scaler.step(self.optimizer)
             scaler.update()
             stepped = self.scheduler._optimizer_steps != before
+            # GradScaler skips steps routinely while it calibrates its scale: counted, not warned.
+            self.skipped_updates += not stepped
         elif finite:
             self.optimizer.step()
             stepped = True

@@ -44,10 +44,16 @@ class StateError(ConfigError):
     """A saved state does not belong to the recipe or run it is being loaded into."""
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``word``, or None if none is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""`` if none is close."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(word, choices)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def join_path(*parts: str | int) -> str:

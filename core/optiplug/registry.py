@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from optiplug.errors import ConfigError, PluginError, did_you_mean
+from optiplug.errors import ConfigError, PluginError, closest
 from optiplug.plugins import OptiplugPluginManager, PluginRecord, _short_error, get_plugin_manager
 from optiplug.records import DialectSpec, OptimizerSpec, RuleSpec, ScalingRule, ScheduleSpec, WrapperSpec
 
@@ -68,7 +68,10 @@ class Catalogue(Generic[T]):
 
     def _unknown(self, name: str) -> str:
         known = self.names()
-        message = f"unknown {self.kind} {name!r}{did_you_mean(name, known)}; known: {', '.join(known) or 'none'}"
+        folded = {self._key(k): k for k in known}
+        match = closest(self._key(name), folded)
+        hint = f" (did you mean {folded[match]!r}?)" if match else ""
+        message = f"unknown {self.kind} {name!r}{hint}; known: {', '.join(known) or 'none'}"
         broken = self._broken()
         if broken:
             message += "; " + "; ".join(f"plugin {b.name!r} ({b.distribution}) failed to load: {b.error}" for b in broken)

@@ -1,0 +1,54 @@
+"""Reading configs from files: safe YAML with line numbers, JSON, and refused forms."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import optiplug
+from optiplug.config.loaders import load
+
+RECIPE_YAML = """
+optimizer: {name: sgd, lr: 0.1}
+schedules:
+  lr: {name: cosine, start_value: 0.1, end_value: 0.0}
+"""
+
+
+def test_yaml_and_json_files(tmp_path):
+    (tmp_path / "r.yaml").write_text(RECIPE_YAML)
+    (tmp_path / "r.json").write_text(json.dumps(load(tmp_path / "r.yaml").data))
+    assert load(tmp_path / "r.yaml").data == load(str(tmp_path / "r.json")).data
+    assert load(tmp_path / "r.yaml").source.endswith("r.yaml")
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path):
+    (tmp_path / "bad.yaml").write_text("optimizer:\n  name: sgd\n lr: [0.1\n")
+    with pytest.raises(optiplug.ConfigError, match=r"bad.yaml: invalid YAML at line \d+, column \d+"):
+        load(tmp_path / "bad.yaml")
+
+
+def test_python_tags_are_refused(tmp_path):
+    (tmp_path / "evil.yaml").write_text("optimizer: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(optiplug.ConfigError, match="tags that build Python objects are refused"):
+        load(tmp_path / "evil.yaml")
+
+
+def test_missing_file_and_unknown_suffix(tmp_path):
+    with pytest.raises(optiplug.ConfigError, match="config file not found"):
+        load(tmp_path / "nope.yaml")
+    (tmp_path / "r.toml").write_text("")
+    with pytest.raises(optiplug.ConfigError, match=r"expected a .yaml, .yml, .json or .py config file"):
+        load(tmp_path / "r.toml")
+
+
+def test_invalid_json(tmp_path):
+    (tmp_path / "r.json").write_text('{"optimizer": }')
+    with pytest.raises(optiplug.ConfigError, match="invalid JSON at line 1, column 15"):
+        load(tmp_path / "r.json")
+
+
+def test_other_objects_are_refused():
+    with pytest.raises(optiplug.ConfigError, match="got int"):
+        load(3)

@@ -1,0 +1,138 @@
+"""Param-group rules -> the fewest groups, with readable summaries."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import optiplug
+
+
+class Block(nn.Module):
+    def __init__(self, channels: int, downsample: bool = False) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.downsample = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels)) if downsample else None
+
+
+class ResNetLike(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.layer1 = nn.Sequential(Block(8, downsample=True), Block(8))
+        self.layer2 = nn.Sequential(Block(8, downsample=True), Block(8))
+        self.head = nn.Linear(8, 10)
+
+
+NO_DECAY = [{"kind": "norm", "set": {"weight_decay": 0}}, {"kind": "bias", "set": {"weight_decay": 0}}]
+
+
+def build(rules, model, **optimizer):
+    config = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, **optimizer}, "rules": rules}
+    return optiplug.build(config, model)
+
+
+def test_resnet_no_decay_on_norm_and_bias_and_10x_head_in_three_groups():
+    model = ResNetLike()
+    rules = [*NO_DECAY, {"kind": "module_path", "prefix": "head", "set": {"lr_mult": 10}}]
+    built = build(rules, model)
+    options = [(g["lr"], g["weight_decay"]) for g in built.optimizer.param_groups]
+    assert options == [(0.1, 1e-4), (0.1, 0.0), (1.0, 1e-4), (1.0, 0.0)]
+    by_name = dict(zip([n for g in built.groups for n in g.names], [i for g in built.groups for i in [g.index] * g.tensors], strict=True))
+    assert by_name["conv1.weight"] == 0
+    assert by_name["layer1.0.downsample.1.weight"] == 1
+    assert by_name["head.weight"] == 2
+    assert by_name["head.bias"] == 3
+    assert sum(g.tensors for g in built.groups) == len(list(model.parameters()))
+
+
+def test_without_head_rule_a_resnet_needs_two_groups():
+    built = build(NO_DECAY, ResNetLike())
+    assert len(built.optimizer.param_groups) == 2
+
+
+def test_later_rules_win_and_multipliers_scale_the_optimizer_value(conv_bn_head):
+    rules = [
+        {"kind": "regex", "pattern": r"(bn|gn)(\d+)?.(weight|bias)", "set": {"weight_decay": 0.0, "lars_exclude": True}},
+        {"kind": "regex", "pattern": "bias", "set": {"weight_decay": 0.5, "lr_mult": 2}},
+        {"kind": "regex", "pattern": r"\Ahead.", "set": {"lr_mult": 10, "momentum": 0}},
+    ]
+    built = build(rules, conv_bn_head)
+    options = {name: g for g in built.groups for name in g.names}
+    group = {name: built.optimizer.param_groups[options[name].index] for name in options}
+    assert (group["bn1.bias"]["weight_decay"], group["bn1.bias"]["lars_exclude"], group["bn1.bias"]["lr"]) == (0.5, True, 0.2)
+    assert (group["head.bias"]["lr"], group["head.bias"]["momentum"], group["head.bias"]["weight_decay"]) == (1.0, 0, 0.5)
+    assert group["conv1.weight"]["lr"] == 0.1 and "lars_exclude" not in group["conv1.weight"]
+    assert group["bn1.weight"]["weight_decay"] == 0.0
+
+
+def test_frozen_parameters_are_left_out_and_tied_ones_appear_once():
+    model = nn.Sequential(nn.Embedding(5, 4), nn.Linear(4, 5, bias=False), nn.Linear(4, 4))
+    model[1].weight = model[0].weight
+    model[2].requires_grad_(False)
+    built = build([], model)
+    names = [n for g in built.groups for n in g.names]
+    assert names == ["0.weight"]
+
+
+def test_a_rule_that_matches_nothing_warns(conv_bn_head):
+    with pytest.warns(optiplug.OptiplugWarning, match=r"rules\[0\] \(regex\(pattern='decoder'\)\) matches no trainable parameter"):
+        build([{"kind": "regex", "pattern": "decoder", "set": {"lr_mult": 2}}], conv_bn_head)
+
+
+def test_summary_names_rules_and_sizes(conv_bn_head):
+    built = build(NO_DECAY, conv_bn_head)
+    text = str(built.groups[1])
+    assert text.startswith("group 1: 4 tensors, 15 elements, lr=0.1, weight_decay=0")
+    assert text.endswith("<- bias; norm")
+    assert "2 groups" in repr(built)
+
+
+def test_rule_kinds(conv_bn_head):
+    cases = {
+        "ndim": ({"kind": "ndim", "max": 1}, {"conv1.bias", "bn1.weight", "bn1.bias", "head.bias"}),
+        "module_type": ({"kind": "module_type", "types": ["Linear"]}, {"head.weight", "head.bias"}),
+        "name": ({"kind": "name", "contains": "1.w"}, {"conv1.weight", "bn1.weight"}),
+        "all": ({"kind": "all"}, {"conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "head.weight", "head.bias"}),
+    }
+    for kind, (rule, expected) in cases.items():
+        built = build([{**rule, "set": {"weight_decay": 0.0}}], conv_bn_head)
+        zero = {n for g in built.groups for n in g.names if built.optimizer.param_groups[g.index]["weight_decay"] == 0.0}
+        assert zero == expected, kind
+
+
+def test_plain_parameter_lists_and_named_pairs():
+    a, b = nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(2, 2))
+    built = build([{"kind": "ndim", "max": 1, "set": {"weight_decay": 0}}], [("a", a), ("b", b)])
+    assert [g.names for g in built.groups] == [("a",), ("b",)]
+    assert len(build([], [a, b]).optimizer.param_groups) == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (nn.ReLU(), "the model has no trainable parameters"),
+        (torch.ones(2, requires_grad=True), "got a single tensor"),
+        (3, "expected an nn.Module or an iterable of parameters, got int"),
+        ([{"params": []}], "param-group dicts are built by optiplug"),
+    ],
+)
+def test_bad_models_are_refused_clearly(model, message):
+    with pytest.raises(optiplug.ConfigError, match=message):
+        build([], model)
+
+
+def test_multiplier_without_optimizer_value_is_a_config_error(conv_bn_head):
+    config = {"optimizer": {"name": "adagrad"}, "rules": [{"kind": "bias", "set": {"momentum_mult": 2}}]}
+    with pytest.raises(optiplug.ConfigError, match="momentum_mult needs the optimizer's momentum"):
+        optiplug.build(config, conv_bn_head)
+
+
+def test_invalid_regex_names_the_rule(conv_bn_head):
+    with pytest.raises(optiplug.ConfigError, match=r"rules\[1\].pattern: invalid regular expression '\('"):
+        build([{"kind": "bias"}, {"kind": "regex", "pattern": "("}], conv_bn_head)
