@@ -50,7 +50,9 @@ def fresh_registry():
     optiplug.plugins.reset()
 
 
-def write_distribution(root, name: str, entry_points: dict[str, str], modules: dict[str, str], version: str = "1.0") -> None:
+def write_distribution(
+    root, name: str, entry_points: dict[str, str], modules: dict[str, str], version: str = "1.0"
+) -> None:
     """A fake installed distribution under ``root``: a ``*.dist-info`` plus its modules."""
     info = root / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)

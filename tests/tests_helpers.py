@@ -12,7 +12,11 @@ class Block(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
-        self.downsample = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels)) if downsample else None
+        self.downsample = (
+            nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels))
+            if downsample
+            else None
+        )
 
     def forward(self, x):
         out = self.bn1(self.conv1(x))

@@ -1,5 +1,6 @@
-"""optiplug: optimizers, param groups and hyper-parameter schedules from declarative
-configs (canonical, VISSL, MMCV), extended by plugins.
+"""optiplug: optimizers, param groups and schedules for PyTorch from declarative configs.
+
+Configs are canonical recipes, VISSL or MMCV; every feature is a plugin.
 
 >>> built = optiplug.build("recipe.yaml", model, steps_per_epoch=500, num_epochs=100)
 >>> for batch in loader:

@@ -137,7 +137,9 @@ def _has_schedules(recipe: Recipe) -> bool:
     return bool(recipe.schedules) or any(rule.schedules for rule in recipe.rules)
 
 
-def optimizer_arguments(factory: Any, kwargs: Mapping[str, Any], path: str = "optimizer") -> tuple[dict[str, Any], dict[str, Any]]:
+def optimizer_arguments(
+    factory: Any, kwargs: Mapping[str, Any], path: str = "optimizer"
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The checked keyword arguments, and the defaults a group starts from (signature + kwargs)."""
     try:
         signature = inspect.signature(factory)
@@ -206,7 +208,12 @@ def group_options(plan: GroupPlan, base: Mapping[str, Any], index: int) -> dict[
 
 
 def bind_schedules(
-    recipe: Recipe, plans: list[GroupPlan], optimizer: Optimizer, base: Mapping[str, Any], clock: Clock, registry: Registry
+    recipe: Recipe,
+    plans: list[GroupPlan],
+    optimizer: Optimizer,
+    base: Mapping[str, Any],
+    clock: Clock,
+    registry: Registry,
 ) -> list[Binding]:
     """Which schedule drives which option of which group, with what scale."""
     tables: dict[tuple[str, float | None], ValueTable] = {}
@@ -243,4 +250,3 @@ def _target(option: str, group: Mapping[str, Any], path: str) -> tuple[str, bool
 def describe(recipe: Recipe, registry: Registry | None = None) -> dict[str, Any]:
     """The recipe as plain data (for printing and fingerprints)."""
     return unstructure_recipe(recipe, registry or get_registry())
-

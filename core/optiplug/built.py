@@ -34,11 +34,14 @@ class GroupSummary:
     def of(cls, index: int, plan: GroupPlan, group: Mapping[str, Any]) -> GroupSummary:
         """The summary of group ``index`` from its plan and its torch param group."""
         options = {k: group[k] for k in SUMMARY_KEYS if k in group}
-        return cls(index, tuple(plan.rules) or ("(no rule)",), len(plan.params), plan.elements, options, tuple(plan.names))
+        return cls(
+            index, tuple(plan.rules) or ("(no rule)",), len(plan.params), plan.elements, options, tuple(plan.names)
+        )
 
     def __str__(self) -> str:
         options = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.options.items())
-        return f"group {self.index}: {self.tensors} tensors, {self.elements:,} elements, {options} <- {'; '.join(self.rules)}"
+        size = f"{self.tensors} tensors, {self.elements:,} elements"
+        return f"group {self.index}: {size}, {options} <- {'; '.join(self.rules)}"
 
 
 class Built:
@@ -50,7 +53,14 @@ class Built:
     whose gradients are not finite is skipped (optimizer and schedule), with a warning.
     """
 
-    def __init__(self, recipe: Recipe, optimizer: Optimizer, scheduler: OptiplugScheduler, groups: list[GroupSummary], clock: Clock):
+    def __init__(
+        self,
+        recipe: Recipe,
+        optimizer: Optimizer,
+        scheduler: OptiplugScheduler,
+        groups: list[GroupSummary],
+        clock: Clock,
+    ):
         self.recipe = recipe
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -62,7 +72,9 @@ class Built:
         self.accumulate = accumulation.steps
         self.per_iteration = accumulation.schedule_clock == "iterations"
         total = clock.total_steps
-        self.total_micro_steps = None if total is None else int(total if self.per_iteration else total * self.accumulate)
+        self.total_micro_steps = (
+            None if total is None else int(total if self.per_iteration else total * self.accumulate)
+        )
 
     def __repr__(self) -> str:
         lines = [f"Built({type(self.optimizer).__name__}, {len(self.groups)} groups)"]

@@ -70,7 +70,11 @@ def param_infos(model: Any) -> list[ParamInfo]:
     or an iterable of parameters or of ``(name, parameter)`` pairs.
     """
     if isinstance(model, nn.Module):
-        model = getattr(model, "module", model) if isinstance(model, nn.DataParallel | nn.parallel.DistributedDataParallel) else model
+        model = (
+            getattr(model, "module", model)
+            if isinstance(model, nn.DataParallel | nn.parallel.DistributedDataParallel)
+            else model
+        )
         return _module_infos(model)
     if isinstance(model, torch.Tensor):
         raise ConfigError("expected a model or an iterable of parameters, got a single tensor; wrap it in a list")

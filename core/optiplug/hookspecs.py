@@ -46,6 +46,7 @@ def optiplug_optimizers() -> Iterable[OptimizerSpec]:
             return [optiplug.OptimizerSpec(name="lion", factory=Lion,
                                            description="Lion (Chen et al., 2023)")]
     """
+    raise NotImplementedError  # a spec: plugins implement it
 
 
 @hookspec
@@ -72,6 +73,7 @@ def optiplug_schedules() -> Iterable[ScheduleSpec]:
             return [optiplug.ScheduleSpec("half_life", HalfLife,
                                           lambda cfg, ctx: HalfLifeSchedule(cfg))]
     """
+    raise NotImplementedError  # a spec: plugins implement it
 
 
 @hookspec
@@ -84,6 +86,7 @@ def optiplug_param_rules() -> Iterable[RuleSpec]:
     ``matcher(config)`` is called once per rule and returns a function of
     :class:`~optiplug.ParamInfo`; see :class:`~optiplug.RuleSpec` for what it returns.
     """
+    raise NotImplementedError  # a spec: plugins implement it
 
 
 @hookspec
@@ -95,6 +98,7 @@ def optiplug_scaling_rules() -> Iterable[ScalingRule]:
     peak is ``context.value``. A schedule without a rule cannot be auto-scaled: the
     recipe gets a ConfigError saying so.
     """
+    raise NotImplementedError  # a spec: plugins implement it
 
 
 @hookspec
@@ -105,6 +109,7 @@ def optiplug_wrappers() -> Iterable[WrapperSpec]:
     a ``torch.optim.Optimizer`` that shares ``param_groups`` with the wrapped one, so
     schedules keep reaching the groups.
     """
+    raise NotImplementedError  # a spec: plugins implement it
 
 
 @hookspec
@@ -116,3 +121,4 @@ def optiplug_dialects() -> Iterable[DialectSpec]:
     :class:`~optiplug.Recipe` and raises :class:`~optiplug.ConfigError` naming the
     foreign config path for anything it cannot read.
     """
+    raise NotImplementedError  # a spec: plugins implement it

@@ -103,8 +103,10 @@ def register(pm: OptiplugPluginManager, plugin: Any, name: str, distribution: st
 def make_plugin_manager(
     *, load_entrypoints: bool = True, blocked: Iterable[str] = (), plugins: Iterable[tuple[str, Any]] = ()
 ) -> OptiplugPluginManager:
-    """A new plugin manager: entry points (unless ``load_entrypoints`` is False), the
-    user's own registrations, then ``plugins`` given as ``(name, module)`` pairs.
+    """A new plugin manager.
+
+    It loads the entry points (unless ``load_entrypoints`` is False), the user's own
+    registrations, then ``plugins`` given as ``(name, module)`` pairs.
 
     Plugins named in ``blocked`` or in ``OPTIPLUG_DISABLE_PLUGINS`` are recorded as
     blocked and not imported.
@@ -118,7 +120,9 @@ def make_plugin_manager(
             if ep.name in blocked_names:
                 dist = ep.dist
                 pm.record(
-                    PluginRecord(ep.name, dist.metadata["Name"] if dist else "?", dist.version if dist else "?", "blocked")
+                    PluginRecord(
+                        ep.name, dist.metadata["Name"] if dist else "?", dist.version if dist else "?", "blocked"
+                    )
                 )
                 continue
             _load_entry_point(pm, ep)

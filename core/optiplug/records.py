@@ -200,8 +200,11 @@ class DialectContext:
 
 @attrs.frozen
 class DialectSpec:
-    """A foreign config format: ``detect(mapping)`` says whether a mapping is written in it,
-    ``translate(mapping, context)`` turns it into a canonical :class:`~optiplug.Recipe`."""
+    """A foreign config format (VISSL, MMCV, ...).
+
+    ``detect(mapping)`` says whether a mapping is written in it; ``translate(mapping,
+    context)`` turns it into a canonical :class:`~optiplug.Recipe`.
+    """
 
     name: str
     detect: Callable[[Mapping[str, Any]], bool]

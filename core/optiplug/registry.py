@@ -74,7 +74,9 @@ class Catalogue(Generic[T]):
         message = f"unknown {self.kind} {name!r}{hint}; known: {', '.join(known) or 'none'}"
         broken = self._broken()
         if broken:
-            message += "; " + "; ".join(f"plugin {b.name!r} ({b.distribution}) failed to load: {b.error}" for b in broken)
+            message += "; " + "; ".join(
+                f"plugin {b.name!r} ({b.distribution}) failed to load: {b.error}" for b in broken
+            )
         return message
 
     def __contains__(self, name: object) -> bool:

@@ -1,5 +1,7 @@
-"""The standard param-rule kinds: by name (regex, substring), module type, norm layers,
-biases, number of dimensions, module path, and ``all``.
+"""The standard param-rule kinds.
+
+By name (regex, substring), module type, norm layers, biases, number of dimensions,
+module path, and ``all``.
 
 Each kind is registered by the core's built-in plugin; a recipe selects it with ``kind``.
 """
@@ -43,7 +45,9 @@ class NameRule:
 class ModuleTypeRule:
     """``kind: module_type``: the owning module is an instance of one of ``types`` (class names)."""
 
-    types: list[str] = help_field("Class names, matched against the module's classes and their bases (e.g. Embedding, _BatchNorm).")
+    types: list[str] = help_field(
+        "Class names, matched against the module's classes and their bases (e.g. Embedding, _BatchNorm)."
+    )
 
 
 @attrs.frozen
@@ -95,8 +99,8 @@ def _module_path(config: ModulePathRule) -> RuleMatcher:
     if config.prefix is None and config.contains is None:
         raise ConfigError("give prefix or contains (or both)")
     prefix, contains = config.prefix, config.contains
-    return lambda info: (prefix is None or info.module_name.startswith(prefix)) and (
-        contains is None or contains in info.module_name
+    return lambda info: (
+        (prefix is None or info.module_name.startswith(prefix)) and (contains is None or contains in info.module_name)
     )
 
 

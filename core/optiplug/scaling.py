@@ -1,5 +1,4 @@
-"""Scaling the learning rate with the global batch (Goyal et al., 2017), through each
-schedule's scaling rule.
+"""Scaling the learning rate with the global batch (Goyal et al., 2017).
 
 ``value = base_value * r`` with ``r = batch / base_batch_size`` (linear) or ``sqrt`` of
 it. Each schedule's plugin says how the schedule moves to that peak (a cosine keeps its
@@ -90,7 +89,9 @@ def rescale(
 def _apply_rule(schedule: ScheduleConfig, context: ScalingContext, registry: Registry) -> ScheduleConfig:
     if schedule.name not in registry.scaling:
         known = ", ".join(registry.scaling.names())
-        raise ConfigError(f"schedule {schedule.name!r} has no lr scaling rule; schedules that scale: {known}", context.path)
+        raise ConfigError(
+            f"schedule {schedule.name!r} has no lr scaling rule; schedules that scale: {known}", context.path
+        )
     rule: ScalingRule = registry.scaling.get(schedule.name)
     return rule.rescale(schedule, context)  # type: ignore[no-any-return]
 
@@ -106,8 +107,12 @@ def scale_recipe(recipe: Recipe, registry: Registry, batch: Batch) -> Recipe:
         raise ConfigError(f"give lr_scaling.base_value or the optimizer's {option}", "lr_scaling.base_value")
     schedules = dict(recipe.schedules)
     if option in schedules:
-        schedules[option] = rescale(schedules[option], config, base_value, batch, registry, join_path("schedules", option))
-        rules = [_scale_rule_overrides(r, i, option, config, base_value, batch, registry) for i, r in enumerate(recipe.rules)]
+        schedules[option] = rescale(
+            schedules[option], config, base_value, batch, registry, join_path("schedules", option)
+        )
+        rules = [
+            _scale_rule_overrides(r, i, option, config, base_value, batch, registry) for i, r in enumerate(recipe.rules)
+        ]
         return attrs.evolve(recipe, schedules=schedules, rules=rules)
     kwargs = dict(recipe.optimizer.kwargs) | {option: base_value * factor_for(config, batch.size)}
     return attrs.evolve(recipe, optimizer=attrs.evolve(recipe.optimizer, kwargs=kwargs))

@@ -68,7 +68,9 @@ class EpochHeld:
         return self.inner.values(torch.floor(steps / self.steps_per_epoch) * self.steps_per_epoch)
 
 
-def build_schedule(config: ScheduleConfig, clock: Clock, registry: Registry, *, base: float = 1.0, path: str = "") -> Schedule:
+def build_schedule(
+    config: ScheduleConfig, clock: Clock, registry: Registry, *, base: float = 1.0, path: str = ""
+) -> Schedule:
     """Build ``config`` against ``clock``; ``base`` is the group's base value (relative schedules)."""
     spec = registry.schedules.get(config.name, join_path(path, "name"))
 
@@ -79,7 +81,7 @@ def build_schedule(config: ScheduleConfig, clock: Clock, registry: Registry, *, 
     try:
         schedule = spec.factory(config.params, context)
     except ConfigError as exc:
-        raise exc.under(path) if exc.path and path and not exc.path.startswith(path) else exc
+        raise (exc.under(path) if path and not exc.path.startswith(path) else exc) from None
     except (ValueError, TypeError, ArithmeticError, IndexError, KeyError) as exc:
         raise ConfigError(f"schedule {config.name!r} cannot be built: {exc}", path) from exc
     if config.update_interval == "epoch":
@@ -116,10 +118,13 @@ class CompositeConfig:
         if any(not math.isfinite(x) or x <= 0 for x in self.lengths):
             raise ConfigError(f"every length must be > 0, got {self.lengths}", "lengths")
         if abs(sum(self.lengths) - 1.0) >= 1e-3:
-            raise ConfigError(f"lengths must sum to 1 (within 1e-3), got {self.lengths} (sum {sum(self.lengths):g})", "lengths")
+            raise ConfigError(
+                f"lengths must sum to 1 (within 1e-3), got {self.lengths} (sum {sum(self.lengths):g})", "lengths"
+            )
         if self.interval_scaling and len(self.interval_scaling) != n:
             raise ConfigError(
-                f"needs one entry per schedule ({n}), got {len(self.interval_scaling)}; leave it empty for all 'rescaled'",
+                f"needs one entry per schedule ({n}), got {len(self.interval_scaling)}; "
+                "leave it empty for all 'rescaled'",
                 "interval_scaling",
             )
         for i, mode in enumerate(self.interval_scaling):
@@ -169,7 +174,9 @@ class Composite:
             self.parts.append(context.build(child, child_clock, join_path(context.path, "schedulers", i)))
         kinds = {bool(getattr(p, "relative", False)) for p in self.parts}
         if len(kinds) > 1:
-            raise ConfigError("cannot mix relative and absolute schedules in one composite", join_path(context.path, "schedulers"))
+            raise ConfigError(
+                "cannot mix relative and absolute schedules in one composite", join_path(context.path, "schedulers")
+            )
         self.relative = kinds.pop()
 
     def values(self, steps: torch.Tensor) -> torch.Tensor:
@@ -200,10 +207,12 @@ def composite_spec() -> ScheduleSpec:
     )
 
 
-def evaluate(config: ScheduleConfig, clock: Clock, registry: Registry, steps: Any = None, *, base: float = 1.0) -> torch.Tensor:
+def evaluate(
+    config: ScheduleConfig, clock: Clock, registry: Registry, steps: Any = None, *, base: float = 1.0
+) -> torch.Tensor:
     """The values of ``config`` at ``steps`` (default: every update of the run), vectorized."""
     if steps is None:
         if clock.total_steps is None:
             raise ConfigError("give steps to evaluate an open-ended schedule")
-        steps = range(int(math.ceil(clock.total_steps)))
+        steps = range(math.ceil(clock.total_steps))
     return build_schedule(config, clock, registry, base=base).values(as_steps(steps))

@@ -7,6 +7,7 @@ config by name, through the same registry the plugins fill.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -75,7 +76,7 @@ def register_schedule(name: str, *, description: str = "", relative: bool = Fals
     """
 
     def decorate(cls: T) -> T:
-        if not attrs.has(cls):
+        if not attrs.has(typing.cast(type, cls)):  # a cast: attrs.has would narrow cls itself
             raise TypeError(f"register_schedule({name!r}) needs an attrs class; {cls.__name__} is not one")
         doc = description or (cls.__doc__ or "").strip().split("\n")[0]
         USER_REGISTRATIONS.schedules[name] = ScheduleSpec(

@@ -136,7 +136,9 @@ class StepConfig:
     """``step``: the run split into len(values) equal parts."""
 
     values: list[float] = help_field("One value per equal part of the run.", validator=finite_list(min_length=1))
-    num_updates: int | None = help_field("Validated only (fvcore); the parts are always equal.", default=None, validator=positive())
+    num_updates: int | None = help_field(
+        "Validated only (fvcore); the parts are always equal.", default=None, validator=positive()
+    )
 
 
 class Step(_Progress):
@@ -191,7 +193,7 @@ class MultiStep(_Progress):
     def __init__(self, config: MultiStepConfig, context: ScheduleContext) -> None:
         super().__init__(context)
         epochs = context.clock.num_epochs
-        units = config.num_updates or (int(round(epochs)) if epochs is not None else None)
+        units = config.num_updates or (round(epochs) if epochs is not None else None)
         milestones = self._milestones(config, units)
         self.units = float(units) if units is not None else float(milestones[-1])
         self.milestones = torch.tensor(milestones[: len(config.values) - 1], dtype=torch.float64)
@@ -213,7 +215,9 @@ class MultiStep(_Progress):
                 raise ConfigError(f"num_updates ({units}) must be at least the number of values ({n})", "num_updates")
             late = [m for m in milestones if m >= units]
             if late:
-                raise ConfigError(f"milestones must be < num_updates ({units}; epochs by default), got {late}", "milestones")
+                raise ConfigError(
+                    f"milestones must be < num_updates ({units}; epochs by default), got {late}", "milestones"
+                )
         if milestones and milestones[0] <= 0:
             raise ConfigError(f"milestones must be > 0, got {milestones}", "milestones")
         return milestones
@@ -260,7 +264,10 @@ def schedule_specs() -> list[ScheduleSpec]:
         ScheduleSpec("step", StepConfig, Step, "values over equal parts of the run"),
         ScheduleSpec("multistep", MultiStepConfig, MultiStep, "values changing at milestones (epochs)"),
         ScheduleSpec(
-            "step_with_fixed_gamma", StepWithFixedGammaConfig, _fixed_gamma, "base_value decayed by gamma in equal parts"
+            "step_with_fixed_gamma",
+            StepWithFixedGammaConfig,
+            _fixed_gamma,
+            "base_value decayed by gamma in equal parts",
         ),
         ScheduleSpec("inverse_sqrt", InverseSqrtConfig, InverseSqrt, "VISSL's inverse square-root decay"),
     ]

@@ -64,7 +64,10 @@ def test_every_torch_optimizer_builds_and_steps():
     assert {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"} <= set(names)
     for name in names:
         model = nn.Linear(3, 2, bias=name != "Muon")  # Muon takes 2-D parameters only
-        config = {"optimizer": {"name": name.lower()}, "schedules": {"lr": {"name": "cosine", "start_value": 0.01, "end_value": 0.0}}}
+        config = {
+            "optimizer": {"name": name.lower()},
+            "schedules": {"lr": {"name": "cosine", "start_value": 0.01, "end_value": 0.0}},
+        }
         if name in ("LBFGS", "SparseAdam"):
             continue  # LBFGS needs a closure; SparseAdam needs sparse gradients
         built = optiplug.build(config, model, steps_per_epoch=2, num_epochs=1)
@@ -72,7 +75,10 @@ def test_every_torch_optimizer_builds_and_steps():
 
 
 def test_the_run_comes_from_the_recipe_or_the_arguments(conv_bn_head):
-    config = {"optimizer": {"name": "sgd", "lr": 0.1}, "schedules": {"lr": {"name": "linear", "start_value": 0, "end_value": 1}}}
+    config = {
+        "optimizer": {"name": "sgd", "lr": 0.1},
+        "schedules": {"lr": {"name": "linear", "start_value": 0, "end_value": 1}},
+    }
     with pytest.raises(optiplug.ConfigError, match="pass steps_per_epoch and num_epochs to build"):
         optiplug.build(config, conv_bn_head)
     built = optiplug.build(dict(config, run={"num_epochs": 2, "steps_per_epoch": 5}), conv_bn_head)
@@ -128,7 +134,10 @@ def test_clipping_bounds_the_update(conv_bn_head):
 
 
 def test_non_finite_gradients_skip_the_update_and_keep_momentum(conv_bn_head, batch):
-    config = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "schedules": {"lr": {"name": "linear", "start_value": 0.1, "end_value": 0.0}}}
+    config = {
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+        "schedules": {"lr": {"name": "linear", "start_value": 0.1, "end_value": 0.0}},
+    }
     built = optiplug.build(config, conv_bn_head, steps_per_epoch=5, num_epochs=1)
     built.step(conv_bn_head(batch).mean())
     params = [p.detach().clone() for p in conv_bn_head.parameters()]
@@ -137,7 +146,10 @@ def test_non_finite_gradients_skip_the_update_and_keep_momentum(conv_bn_head, ba
         assert not built.step(conv_bn_head(batch).mean() * float("nan"))
     assert built.scheduler.last_epoch == 1
     assert all(torch.equal(a, b) for a, b in zip(params, conv_bn_head.parameters(), strict=True))
-    assert all(torch.equal(built.optimizer.state[p]["momentum_buffer"], b) for p, b in zip(conv_bn_head.parameters(), buffers, strict=True))
+    assert all(
+        torch.equal(built.optimizer.state[p]["momentum_buffer"], b)
+        for p, b in zip(conv_bn_head.parameters(), buffers, strict=True)
+    )
     assert all(p.grad is None for p in conv_bn_head.parameters())
 
 
@@ -163,7 +175,10 @@ def test_register_schedule_from_user_code(conv_bn_head):
         def values(self, steps):
             return self.start_value * 0.5 ** (steps / self.half_life)
 
-    config = {"optimizer": {"name": "sgd", "lr": 1.0}, "schedules": {"lr": {"name": "half_life", "start_value": 0.8, "half_life": 2}}}
+    config = {
+        "optimizer": {"name": "sgd", "lr": 1.0},
+        "schedules": {"lr": {"name": "half_life", "start_value": 0.8, "half_life": 2}},
+    }
     built = optiplug.build(config, conv_bn_head, steps_per_epoch=4, num_epochs=1)
     lrs = []
     for _ in range(3):

@@ -16,7 +16,11 @@ class Block(nn.Module):
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
-        self.downsample = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels)) if downsample else None
+        self.downsample = (
+            nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels))
+            if downsample
+            else None
+        )
 
 
 class ResNetLike(nn.Module):
@@ -33,7 +37,10 @@ NO_DECAY = [{"kind": "norm", "set": {"weight_decay": 0}}, {"kind": "bias", "set"
 
 
 def build(rules, model, **optimizer):
-    config = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, **optimizer}, "rules": rules}
+    config = {
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, **optimizer},
+        "rules": rules,
+    }
     return optiplug.build(config, model)
 
 
@@ -43,7 +50,13 @@ def test_resnet_no_decay_on_norm_and_bias_and_10x_head_in_three_groups():
     built = build(rules, model)
     options = [(g["lr"], g["weight_decay"]) for g in built.optimizer.param_groups]
     assert options == [(0.1, 1e-4), (0.1, 0.0), (1.0, 1e-4), (1.0, 0.0)]
-    by_name = dict(zip([n for g in built.groups for n in g.names], [i for g in built.groups for i in [g.index] * g.tensors], strict=True))
+    by_name = dict(
+        zip(
+            [n for g in built.groups for n in g.names],
+            [i for g in built.groups for i in [g.index] * g.tensors],
+            strict=True,
+        )
+    )
     assert by_name["conv1.weight"] == 0
     assert by_name["layer1.0.downsample.1.weight"] == 1
     assert by_name["head.weight"] == 2
@@ -58,15 +71,27 @@ def test_without_head_rule_a_resnet_needs_two_groups():
 
 def test_later_rules_win_and_multipliers_scale_the_optimizer_value(conv_bn_head):
     rules = [
-        {"kind": "regex", "pattern": r"(bn|gn)(\d+)?.(weight|bias)", "set": {"weight_decay": 0.0, "lars_exclude": True}},
+        {
+            "kind": "regex",
+            "pattern": r"(bn|gn)(\d+)?.(weight|bias)",
+            "set": {"weight_decay": 0.0, "lars_exclude": True},
+        },
         {"kind": "regex", "pattern": "bias", "set": {"weight_decay": 0.5, "lr_mult": 2}},
         {"kind": "regex", "pattern": r"\Ahead.", "set": {"lr_mult": 10, "momentum": 0}},
     ]
     built = build(rules, conv_bn_head)
     options = {name: g for g in built.groups for name in g.names}
     group = {name: built.optimizer.param_groups[options[name].index] for name in options}
-    assert (group["bn1.bias"]["weight_decay"], group["bn1.bias"]["lars_exclude"], group["bn1.bias"]["lr"]) == (0.5, True, 0.2)
-    assert (group["head.bias"]["lr"], group["head.bias"]["momentum"], group["head.bias"]["weight_decay"]) == (1.0, 0, 0.5)
+    assert (group["bn1.bias"]["weight_decay"], group["bn1.bias"]["lars_exclude"], group["bn1.bias"]["lr"]) == (
+        0.5,
+        True,
+        0.2,
+    )
+    assert (group["head.bias"]["lr"], group["head.bias"]["momentum"], group["head.bias"]["weight_decay"]) == (
+        1.0,
+        0,
+        0.5,
+    )
     assert group["conv1.weight"]["lr"] == 0.1 and "lars_exclude" not in group["conv1.weight"]
     assert group["bn1.weight"]["weight_decay"] == 0.0
 
@@ -81,7 +106,9 @@ def test_frozen_parameters_are_left_out_and_tied_ones_appear_once():
 
 
 def test_a_rule_that_matches_nothing_warns(conv_bn_head):
-    with pytest.warns(optiplug.OptiplugWarning, match=r"rules\[0\] \(regex\(pattern='decoder'\)\) matches no trainable parameter"):
+    with pytest.warns(
+        optiplug.OptiplugWarning, match=r"rules\[0\] \(regex\(pattern='decoder'\)\) matches no trainable parameter"
+    ):
         build([{"kind": "regex", "pattern": "decoder", "set": {"lr_mult": 2}}], conv_bn_head)
 
 
@@ -102,7 +129,9 @@ def test_rule_kinds(conv_bn_head):
     }
     for kind, (rule, expected) in cases.items():
         built = build([{**rule, "set": {"weight_decay": 0.0}}], conv_bn_head)
-        zero = {n for g in built.groups for n in g.names if built.optimizer.param_groups[g.index]["weight_decay"] == 0.0}
+        zero = {
+            n for g in built.groups for n in g.names if built.optimizer.param_groups[g.index]["weight_decay"] == 0.0
+        }
         assert zero == expected, kind
 
 

@@ -29,7 +29,9 @@ def optiplug_optimizers():
 
 def test_installed_distribution_declares_every_first_party_plugin():
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["optiplug"]
-    installed = {ep.name: ep.value for ep in metadata.entry_points(group="optiplug") if ep.dist.metadata["Name"] == "optiplug"}
+    installed = {
+        ep.name: ep.value for ep in metadata.entry_points(group="optiplug") if ep.dist.metadata["Name"] == "optiplug"
+    }
     assert installed == declared
     packages = {p.name for p in (ROOT / "plugins").iterdir() if p.name.startswith("optiplug_")}
     assert {v for v in declared.values() if v.startswith("optiplug_")} == packages
@@ -61,7 +63,9 @@ def test_plugin_failing_at_import_is_reported_and_others_work(fake_distribution)
     assert record.status == "failed"
     assert "RuntimeError: boom" in record.error
     assert "sgd" in registry.optimizers
-    with pytest.raises(optiplug.ConfigError, match=r"plugin 'broken' \(optiplug-broken\) failed to load: RuntimeError: boom"):
+    with pytest.raises(
+        optiplug.ConfigError, match=r"plugin 'broken' \(optiplug-broken\) failed to load: RuntimeError: boom"
+    ):
         registry.optimizers.get("lion")
 
 

@@ -16,7 +16,10 @@ BASE = {
     "schedules": {
         "lr": {
             "name": "composite",
-            "schedulers": [{"name": "linear", "start_value": 0.6, "end_value": 4.8}, {"name": "cosine", "start_value": 4.8, "end_value": 0.0048}],
+            "schedulers": [
+                {"name": "linear", "start_value": 0.6, "end_value": 4.8},
+                {"name": "cosine", "start_value": 4.8, "end_value": 0.0048},
+            ],
             "lengths": [0.1, 0.9],
             "interval_scaling": ["rescaled", "fixed"],
         }
@@ -35,7 +38,11 @@ def scaled(method, nodes, gpus, per_gpu, schedules=None):
 
 
 def cosine(start, end):
-    return {"name": "cosine", "start_value": pytest.approx(start, rel=1e-12), "end_value": pytest.approx(end, rel=1e-12)}
+    return {
+        "name": "cosine",
+        "start_value": pytest.approx(start, rel=1e-12),
+        "end_value": pytest.approx(end, rel=1e-12),
+    }
 
 
 @pytest.mark.parametrize(
@@ -110,12 +117,20 @@ def test_a_schedule_without_a_rule_is_refused(conv_bn_head):
         def values(self, steps):
             return steps * 0 + 0.1
 
-    config = {"optimizer": {"name": "sgd", "lr": 0.1}, "schedules": {"lr": {"name": "flat"}}, "lr_scaling": {"base_batch_size": 256}}
+    config = {
+        "optimizer": {"name": "sgd", "lr": 0.1},
+        "schedules": {"lr": {"name": "flat"}},
+        "lr_scaling": {"base_batch_size": 256},
+    }
     with pytest.raises(optiplug.ConfigError, match="schedules.lr: schedule 'flat' has no lr scaling rule"):
         optiplug.build(config, conv_bn_head, steps_per_epoch=1, num_epochs=1)
 
 
 def test_cosine_from_zero_cannot_be_scaled(conv_bn_head):
-    config = {"optimizer": {"name": "sgd"}, "schedules": {"lr": {"name": "cosine", "start_value": 0, "end_value": 1}}, "lr_scaling": {"base_batch_size": 256, "base_value": 0.1}}
+    config = {
+        "optimizer": {"name": "sgd"},
+        "schedules": {"lr": {"name": "cosine", "start_value": 0, "end_value": 1}},
+        "lr_scaling": {"base_batch_size": 256, "base_value": 0.1},
+    }
     with pytest.raises(optiplug.ConfigError, match="schedules.lr: cannot scale a cosine that starts at 0"):
         optiplug.build(config, conv_bn_head, steps_per_epoch=1, num_epochs=1)

@@ -13,14 +13,20 @@ from optiplug.scheduler import OptiplugScheduler
 
 WARMUP_COSINE = {
     "name": "composite",
-    "schedulers": [{"name": "linear", "start_value": 0.01, "end_value": 0.1}, {"name": "cosine", "start_value": 0.1, "end_value": 0.0}],
+    "schedulers": [
+        {"name": "linear", "start_value": 0.01, "end_value": 0.1},
+        {"name": "cosine", "start_value": 0.1, "end_value": 0.0},
+    ],
     "lengths": [0.25, 0.75],
     "interval_scaling": ["rescaled", "fixed"],
 }
 
 CONFIG = {
     "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
-    "rules": [{"kind": "norm", "set": {"weight_decay": 0}}, {"kind": "module_path", "prefix": "head", "set": {"lr_mult": 10}}],
+    "rules": [
+        {"kind": "norm", "set": {"weight_decay": 0}},
+        {"kind": "module_path", "prefix": "head", "set": {"lr_mult": 10}},
+    ],
     "schedules": {
         "lr": WARMUP_COSINE,
         "momentum": {"name": "linear", "start_value": 0.85, "end_value": 0.95},
@@ -129,7 +135,10 @@ def test_gradscaler_skipped_step_does_not_advance_the_schedule(conv_bn_head, bat
 
 def test_momentum_schedule_drives_adam_beta1():
     model = nn.Linear(3, 1)
-    config = {"optimizer": {"name": "adam", "lr": 0.01, "betas": [0.9, 0.99]}, "schedules": {"momentum": {"name": "linear", "start_value": 0.8, "end_value": 0.9}}}
+    config = {
+        "optimizer": {"name": "adam", "lr": 0.01, "betas": [0.9, 0.99]},
+        "schedules": {"momentum": {"name": "linear", "start_value": 0.8, "end_value": 0.9}},
+    }
     built = optiplug.build(config, model, steps_per_epoch=10, num_epochs=1)
     assert built.optimizer.param_groups[0]["betas"] == (0.8, 0.99)
     built.step(model(torch.ones(1, 3)).sum())
@@ -138,13 +147,18 @@ def test_momentum_schedule_drives_adam_beta1():
 
 def test_unknown_option_is_a_config_error():
     config = {"optimizer": {"name": "adam"}, "schedules": {"nesterov_rate": {"name": "constant", "value": 1}}}
-    with pytest.raises(optiplug.ConfigError, match="schedules.nesterov_rate: the optimizer has no option 'nesterov_rate'"):
+    with pytest.raises(
+        optiplug.ConfigError, match="schedules.nesterov_rate: the optimizer has no option 'nesterov_rate'"
+    ):
         optiplug.build(config, nn.Linear(2, 2), steps_per_epoch=2, num_epochs=2)
 
 
 def test_steps_beyond_the_run_hold_the_last_value():
     model = nn.Linear(2, 1)
-    config = {"optimizer": {"name": "sgd", "lr": 1.0}, "schedules": {"lr": {"name": "linear", "start_value": 1.0, "end_value": 0.0}}}
+    config = {
+        "optimizer": {"name": "sgd", "lr": 1.0},
+        "schedules": {"lr": {"name": "linear", "start_value": 1.0, "end_value": 0.0}},
+    }
     built = optiplug.build(config, model, steps_per_epoch=2, num_epochs=1)
     for _ in range(5):
         built.step(model(torch.ones(1, 2)).sum())

@@ -81,7 +81,8 @@ def make_converter() -> cattrs.Converter:
         def structure(value: Any, _t: Any) -> Any:
             if isinstance(value, str | bytes) or isinstance(value, Mapping) or not hasattr(value, "__iter__"):
                 raise ConfigError(f"expected a list, got {value!r}")
-            items, problems = [], []
+            items: list[Any] = []
+            problems: list[tuple[str, str]] = []
             for i, item in enumerate(value):
                 try:
                     items.append(conv.structure(item, item_type))
@@ -100,7 +101,8 @@ def make_converter() -> cattrs.Converter:
         def structure(value: Any, _t: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"expected a mapping, got {value!r}")
-            out, problems = {}, []
+            out: dict[Any, Any] = {}
+            problems: list[tuple[str, str]] = []
             for key, item in value.items():
                 try:
                     out[conv.structure(key, key_type)] = conv.structure(item, value_type)
@@ -128,8 +130,8 @@ def explain(exc: BaseException, path: str = "") -> Iterator[tuple[str, str]]:
             hint = did_you_mean(key, accepted)
             yield join_path(path, key), f"unknown key{hint}; accepted: {', '.join(accepted) or 'none'}"
     elif isinstance(exc, BaseValidationError):
-        for sub in exc.exceptions:
-            yield from explain(sub, join_path(path, _note_path(sub)))
+        for inner in exc.exceptions:
+            yield from explain(inner, join_path(path, _note_path(inner)))
     elif isinstance(exc, KeyError) and _note_path(exc):
         yield path, "required key missing"
     else:

@@ -1,6 +1,8 @@
-"""Reading a config from wherever it comes: a mapping, a Recipe, an OmegaConf
-DictConfig, or a file (.yaml/.yml through a safe loader, .json, an MMCV-style .py read
-without executing it)."""
+"""Reading a config from wherever it comes.
+
+A mapping, a Recipe, an OmegaConf DictConfig, or a file (.yaml/.yml through a safe
+loader, .json, an MMCV-style .py read without executing it).
+"""
 
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ def load(config: Any) -> Loaded:
     if isinstance(config, Mapping) or attrs.has(type(config)):
         return Loaded(config)
     raise ConfigError(
-        f"expected a config as a mapping, a Recipe, or a path to a .yaml/.yml/.json/.py file; got {type(config).__name__}"
+        "expected a config as a mapping, a Recipe, or a path to a .yaml/.yml/.json/.py file; "
+        f"got {type(config).__name__}"
     )
 
 

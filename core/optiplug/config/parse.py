@@ -41,7 +41,9 @@ def _structure_params(conv: cattrs.Converter, rest: Mapping[str, Any], cls: type
 
 def _interval(value: Any) -> str:
     if not isinstance(value, str) or value.lower() not in INTERVALS:
-        raise ConfigError(f"must be 'step' or 'epoch', got {value!r}{did_you_mean(str(value), INTERVALS)}", "update_interval")
+        raise ConfigError(
+            f"must be 'step' or 'epoch', got {value!r}{did_you_mean(str(value), INTERVALS)}", "update_interval"
+        )
     return value.lower()
 
 
@@ -63,13 +65,12 @@ def recipe_converter(registry: Registry) -> cattrs.Converter:
             return value
         value = _require_mapping(value, "a param rule", "kind")
         spec = registry.rules.get(value["kind"], "kind")
-        common = {"set": {}, "schedules": {}, "label": None}
-        rest = {k: v for k, v in value.items() if k not in common and k != "kind"}
+        rest = {k: v for k, v in value.items() if k not in ("kind", "set", "schedules", "label")}
         params = _structure_params(conv, rest, spec.config_class)
         options = conv.structure(value.get("set", {}), dict[str, Any])
         _check_options(options)
         schedules = conv.structure(value.get("schedules", {}), dict[str, ScheduleConfig])
-        label = conv.structure(value.get("label"), str | None)
+        label = None if value.get("label") is None else conv.structure(value["label"], str)
         return RuleConfig(spec.name, params, options, schedules, label)
 
     def wrapper(value: Any, _t: Any) -> WrapperConfig:
@@ -116,15 +117,19 @@ def _flatten(conv: cattrs.Converter, head: dict[str, Any], params: Any) -> dict[
 def _register_unstructure(conv: cattrs.Converter) -> None:
     conv.register_unstructure_hook(
         ScheduleConfig,
-        lambda s: _flatten(conv, {"name": s.name}, s.params)
-        | ({"update_interval": s.update_interval} if s.update_interval != "step" else {}),
+        lambda s: (
+            _flatten(conv, {"name": s.name}, s.params)
+            | ({"update_interval": s.update_interval} if s.update_interval != "step" else {})
+        ),
     )
     conv.register_unstructure_hook(
         RuleConfig,
-        lambda r: _flatten(conv, {"kind": r.kind}, r.params)
-        | ({"set": dict(r.set)} if r.set else {})
-        | ({"schedules": {k: conv.unstructure(v) for k, v in r.schedules.items()}} if r.schedules else {})
-        | ({"label": r.label} if r.label else {}),
+        lambda r: (
+            _flatten(conv, {"kind": r.kind}, r.params)
+            | ({"set": dict(r.set)} if r.set else {})
+            | ({"schedules": {k: conv.unstructure(v) for k, v in r.schedules.items()}} if r.schedules else {})
+            | ({"label": r.label} if r.label else {})
+        ),
     )
     conv.register_unstructure_hook(WrapperConfig, lambda w: _flatten(conv, {"name": w.name}, w.params))
     conv.register_unstructure_hook(OptimizerConfig, lambda o: {"name": o.name, **o.kwargs})

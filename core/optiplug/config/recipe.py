@@ -89,7 +89,9 @@ class ScalingConfig:
     base_value: float | None = help_field(
         "The lr at base_batch_size; default: the optimizer's lr.", default=None, validator=non_negative()
     )
-    method: str = help_field("'linear' or 'sqrt' scaling of the batch ratio.", default="linear", validator=one_of(("linear", "sqrt")))
+    method: str = help_field(
+        "'linear' or 'sqrt' scaling of the batch ratio.", default="linear", validator=one_of(("linear", "sqrt"))
+    )
     option: str = help_field("The scheduled option to scale.", default="lr")
 
 
@@ -97,8 +99,12 @@ class ScalingConfig:
 class ClipConfig:
     """Gradient clipping before every update."""
 
-    max_norm: float | None = help_field("Clip the total gradient norm to this value.", default=None, validator=positive())
-    norm_type: float = help_field("The p of the p-norm (2.0; inf is written as 'inf').", default=2.0, validator=positive())
+    max_norm: float | None = help_field(
+        "Clip the total gradient norm to this value.", default=None, validator=positive()
+    )
+    norm_type: float = help_field(
+        "The p of the p-norm (2.0; inf is written as 'inf').", default=2.0, validator=positive()
+    )
     clip_value: float | None = help_field("Clip each gradient element to [-v, v].", default=None, validator=positive())
 
 
@@ -119,8 +125,12 @@ class RunConfig:
     """The run's length and batch, when the config says them (build() arguments win)."""
 
     num_epochs: int | None = help_field("Training epochs.", default=None, validator=positive())
-    steps_per_epoch: int | None = help_field("Updates per epoch (iterations for accumulation clocks).", default=None, validator=positive())
-    total_steps: int | None = help_field("Length of the run in steps, when not a whole number of epochs.", default=None, validator=positive())
+    steps_per_epoch: int | None = help_field(
+        "Updates per epoch (iterations for accumulation clocks).", default=None, validator=positive()
+    )
+    total_steps: int | None = help_field(
+        "Length of the run in steps, when not a whole number of epochs.", default=None, validator=positive()
+    )
     batch_size_per_device: int | None = help_field("Samples per device per step.", default=None, validator=positive())
     world_size: int | None = help_field("Number of devices (processes).", default=None, validator=positive())
     devices_per_node: int | None = help_field("Devices on one node.", default=None, validator=positive())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Collection
 from typing import Any
@@ -67,7 +68,7 @@ def increasing(*, strict: bool = True) -> Validator:
     """A list whose items increase (strictly unless ``strict`` is False)."""
 
     def validate(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        for a, b in zip(value, value[1:], strict=False):
+        for a, b in itertools.pairwise(value):
             if b < a or (strict and b == a):
                 word = "strictly increasing" if strict else "non-decreasing"
                 raise ConfigError(f"must be {word}, got {list(value)!r}", attribute.name)

@@ -21,11 +21,17 @@ def errors(data) -> str:
 def test_full_recipe_round_trips():
     data = {
         "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
-        "rules": [{"kind": "norm", "set": {"weight_decay": 0.0}}, {"kind": "regex", "pattern": "^head", "set": {"lr_mult": 10}}],
+        "rules": [
+            {"kind": "norm", "set": {"weight_decay": 0.0}},
+            {"kind": "regex", "pattern": "^head", "set": {"lr_mult": 10}},
+        ],
         "schedules": {
             "lr": {
                 "name": "composite",
-                "schedulers": [{"name": "linear", "start_value": 0.01, "end_value": 0.1}, {"name": "cosine", "start_value": 0.1, "end_value": 0.0}],
+                "schedulers": [
+                    {"name": "linear", "start_value": 0.01, "end_value": 0.1},
+                    {"name": "cosine", "start_value": 0.1, "end_value": 0.0},
+                ],
                 "lengths": [0.1, 0.9],
                 "interval_scaling": ["rescaled", "fixed"],
             },
@@ -56,7 +62,9 @@ def test_unknown_key_suggests_the_closest():
 
 
 def test_missing_key_is_named():
-    assert "schedules.lr.end_value: required key missing" in errors({"schedules": {"lr": {"name": "cosine", "start_value": 1}}})
+    assert "schedules.lr.end_value: required key missing" in errors(
+        {"schedules": {"lr": {"name": "cosine", "start_value": 1}}}
+    )
 
 
 def test_every_problem_is_listed_with_its_path():
@@ -75,7 +83,11 @@ def test_every_problem_is_listed_with_its_path():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(True, "expected a number, got True"), (float("nan"), "expected a finite number, got nan"), ("inf", "expected a finite number")],
+    [
+        (True, "expected a number, got True"),
+        (float("nan"), "expected a finite number, got nan"),
+        ("inf", "expected a finite number"),
+    ],
 )
 def test_numbers_are_strict(value, expected):
     assert expected in errors({"schedules": {"lr": {"name": "constant", "value": value}}})
@@ -92,7 +104,10 @@ def test_nested_composite_errors_carry_the_full_path():
             "schedules": {
                 "lr": {
                     "name": "composite",
-                    "schedulers": [{"name": "linear", "start_value": 0, "end_value": 1}, {"name": "cosine", "start_value": 1}],
+                    "schedulers": [
+                        {"name": "linear", "start_value": 0, "end_value": 1},
+                        {"name": "cosine", "start_value": 1},
+                    ],
                     "lengths": [0.5, 0.5],
                 }
             }
@@ -104,8 +119,15 @@ def test_nested_composite_errors_carry_the_full_path():
 def test_composite_checks_its_lengths():
     bad = {"name": "composite", "schedulers": [{"name": "constant", "value": 1}], "lengths": [0.5]}
     assert "schedules.lr.lengths: lengths must sum to 1" in errors({"schedules": {"lr": bad}})
-    bad = {"name": "composite", "schedulers": [{"name": "constant", "value": 1}], "lengths": [1.0], "interval_scaling": ["fix"]}
-    assert "schedules.lr.interval_scaling[0]: must be 'rescaled' or 'fixed', got 'fix'" in errors({"schedules": {"lr": bad}})
+    bad = {
+        "name": "composite",
+        "schedulers": [{"name": "constant", "value": 1}],
+        "lengths": [1.0],
+        "interval_scaling": ["fix"],
+    }
+    assert "schedules.lr.interval_scaling[0]: must be 'rescaled' or 'fixed', got 'fix'" in errors(
+        {"schedules": {"lr": bad}}
+    )
 
 
 def test_lists_and_mappings_must_be_lists_and_mappings():
@@ -123,8 +145,12 @@ def test_update_interval_is_checked():
 
 
 def test_rule_kind_and_options_are_checked():
-    assert "rules[0].kind: unknown param rule kind 'norms' (did you mean 'norm'?)" in errors({"rules": [{"kind": "norms"}]})
-    assert "rules[0].set.lr_mult: a multiplier must be a number >= 0, got -1" in errors({"rules": [{"kind": "all", "set": {"lr_mult": -1}}]})
+    assert "rules[0].kind: unknown param rule kind 'norms' (did you mean 'norm'?)" in errors(
+        {"rules": [{"kind": "norms"}]}
+    )
+    assert "rules[0].set.lr_mult: a multiplier must be a number >= 0, got -1" in errors(
+        {"rules": [{"kind": "all", "set": {"lr_mult": -1}}]}
+    )
     assert "rules[0]: takes no options, got ['pattern']" in errors({"rules": [{"kind": "bias", "pattern": "x"}]})
 
 

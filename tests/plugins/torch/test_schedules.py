@@ -77,7 +77,12 @@ def test_multistep_epsilon_boundary_from_the_spec():
 def test_step_does_not_fail_at_the_end_of_a_long_run():
     # fvcore raises IndexError for w in [1 - 1e-6, 1); we hold the last value (D7)
     total = 3_000_000
-    values = evaluate(schedule({"name": "step", "values": [3.0, 2.0, 1.0]}), Clock(1, total), optiplug.get_registry(), [total - 1, total])
+    values = evaluate(
+        schedule({"name": "step", "values": [3.0, 2.0, 1.0]}),
+        Clock(1, total),
+        optiplug.get_registry(),
+        [total - 1, total],
+    )
     assert values.tolist() == [1.0, 1.0]
 
 
@@ -124,7 +129,10 @@ def test_epoch_interval_holds_the_epoch_value():
 def test_vectorized_values_equal_one_step_at_a_time():
     mapping = {
         "name": "composite",
-        "schedulers": [{"name": "linear", "start_value": 0.0, "end_value": 1.0}, {"name": "cosine", "start_value": 1.0, "end_value": 0.0}],
+        "schedulers": [
+            {"name": "linear", "start_value": 0.0, "end_value": 1.0},
+            {"name": "cosine", "start_value": 1.0, "end_value": 0.0},
+        ],
         "lengths": [0.3, 0.7],
         "interval_scaling": ["rescaled", "fixed"],
     }
@@ -136,19 +144,27 @@ def test_vectorized_values_equal_one_step_at_a_time():
 
 def test_schedules_that_need_the_run_length_say_so():
     with pytest.raises(optiplug.ConfigError, match="needs the length of the run"):
-        evaluate(schedule({"name": "cosine", "start_value": 1, "end_value": 0}), Clock(5, None), optiplug.get_registry(), [0])
+        evaluate(
+            schedule({"name": "cosine", "start_value": 1, "end_value": 0}), Clock(5, None), optiplug.get_registry(), [0]
+        )
 
 
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
         ({"name": "multistep", "values": [0.1, 0.01, 0.001]}, None),
-        ({"name": "multistep", "values": [0.1, 0.01], "milestones": [30]}, r"milestones: milestones must be < num_updates \(10"),
+        (
+            {"name": "multistep", "values": [0.1, 0.01], "milestones": [30]},
+            r"milestones: milestones must be < num_updates \(10",
+        ),
         ({"name": "multistep", "values": [0.1, 0.01], "milestones": [3, 5]}, "needs 1 milestone"),
         ({"name": "multistep", "values": [0.1, 0.01], "milestones": [5, 3]}, "must be strictly increasing"),
         ({"name": "step", "values": []}, "needs at least 1 item"),
         ({"name": "exponential", "start_value": 1, "decay": 0}, "decay: must be > 0, got 0"),
-        ({"name": "step_with_fixed_gamma", "base_value": 1, "num_decays": 2.5, "gamma": 0.1}, "num_decays: expected a whole number"),
+        (
+            {"name": "step_with_fixed_gamma", "base_value": 1, "num_decays": 2.5, "gamma": 0.1},
+            "num_decays: expected a whole number",
+        ),
     ],
 )
 def test_errors_name_the_path(mapping, message):
@@ -163,7 +179,10 @@ def test_errors_name_the_path(mapping, message):
 
 def test_build_applies_a_schedule_to_the_optimizer():
     model = torch.nn.Linear(2, 1)
-    config = {"optimizer": {"name": "sgd", "lr": 1.0}, "schedules": {"lr": {"name": "polynomial", "base_value": 0.5, "power": 1}}}
+    config = {
+        "optimizer": {"name": "sgd", "lr": 1.0},
+        "schedules": {"lr": {"name": "polynomial", "base_value": 0.5, "power": 1}},
+    }
     built = optiplug.build(config, model, steps_per_epoch=2, num_epochs=2)
     seen = []
     for _ in range(4):
