@@ -104,7 +104,7 @@ def _module_infos(model: nn.Module) -> list[ParamInfo]:
             seen.add(id(param))
             if param.requires_grad:
                 name = f"{module_name}.{leaf}" if module_name else leaf
-                infos.append(ParamInfo(name, param, module, module_name))
+                infos.append(ParamInfo(name, param, module, module_name, model))
     return infos
 
 
@@ -153,7 +153,10 @@ def plan_groups(model: Any, rules: Iterable[RuleConfig], registry: Registry, pat
         schedules: dict[str, ScheduleConfig] = {}
         labels: list[str] = []
         for i, rule in enumerate(compiled):
-            outcome = rule.matcher(info)
+            try:
+                outcome = rule.matcher(info)
+            except ConfigError as exc:
+                raise exc.under(rule.path) from None
             if not outcome:
                 continue
             hits[i] += 1

@@ -104,12 +104,18 @@ class ScheduleSpec:
 
 @attrs.frozen
 class ParamInfo:
-    """One trainable parameter as the grouping rules see it."""
+    """One trainable parameter as the grouping rules see it.
+
+    ``root`` is the whole model (None when parameters were given as a list); rules that
+    need the model's structure (e.g. its number of blocks, frozen parameters included)
+    read it there.
+    """
 
     name: str
     param: torch.nn.Parameter
     module: nn.Module | None = None
     module_name: str = ""
+    root: nn.Module | None = None
 
     @property
     def leaf_name(self) -> str:

@@ -53,7 +53,7 @@ def test_full_recipe_round_trips():
 def test_unknown_schedule_name_suggests_the_closest():
     message = errors({"schedules": {"lr": {"name": "cosin", "start_value": 1, "end_value": 0}}})
     assert message.startswith("schedules.lr.name: unknown schedule 'cosin' (did you mean 'cosine'?)")
-    assert "known: composite, constant" in message
+    assert "; known: " in message and "composite, constant, cosine" in message
 
 
 def test_unknown_key_suggests_the_closest():
