@@ -8,6 +8,7 @@ from typing import Any
 
 from torch.optim import Optimizer
 
+from optiplug.binding import ScheduleBinder
 from optiplug.built import Built, GroupSummary
 from optiplug.config.loaders import load
 from optiplug.config.parse import parse_recipe, unstructure_recipe
@@ -17,8 +18,7 @@ from optiplug.grouping import GroupPlan, plan_groups
 from optiplug.records import Clock, DialectContext
 from optiplug.registry import Registry, get_registry
 from optiplug.scaling import Batch, distributed_world, scale_recipe
-from optiplug.schedule import build_schedule, is_relative
-from optiplug.scheduler import Binding, OptiplugScheduler, ValueTable, fingerprint
+from optiplug.scheduler import OptiplugScheduler, fingerprint
 
 CANONICAL = "canonical"
 
@@ -94,9 +94,14 @@ def build(
     for i, wrapper in enumerate(recipe.wrappers):
         spec = registry.wrappers.get(wrapper.name, join_path("wrappers", i, "name"))
         optimizer = spec.wrap(optimizer, wrapper.params)
-    bindings = bind_schedules(recipe, plans, optimizer, base, clock, registry)
+    binder = ScheduleBinder(recipe.schedules, base, clock, registry)
+    bindings = [
+        b
+        for i, plan in enumerate(plans)
+        for b in binder.bind(i, optimizer.param_groups[i], plan.settings, plan.schedules)
+    ]
     data = unstructure_recipe(recipe, registry)
-    scheduler = OptiplugScheduler(optimizer, bindings, clock, fingerprint(data))
+    scheduler = OptiplugScheduler(optimizer, bindings, clock, fingerprint(data), bind_added=binder.bind_added)
     summaries = [GroupSummary.of(i, plan, optimizer.param_groups[i]) for i, plan in enumerate(plans)]
     return Built(recipe, optimizer, scheduler, summaries, clock)
 
@@ -205,46 +210,6 @@ def group_options(plan: GroupPlan, base: Mapping[str, Any], index: int) -> dict[
             )
         group[option] = base[option] * setting.value
     return group
-
-
-def bind_schedules(
-    recipe: Recipe,
-    plans: list[GroupPlan],
-    optimizer: Optimizer,
-    base: Mapping[str, Any],
-    clock: Clock,
-    registry: Registry,
-) -> list[Binding]:
-    """Which schedule drives which option of which group, with what scale."""
-    tables: dict[tuple[str, float | None], ValueTable] = {}
-    bindings: list[Binding] = []
-    for index, plan in enumerate(plans):
-        group = optimizer.param_groups[index]
-        for option, config in (dict(recipe.schedules) | plan.schedules).items():
-            path = join_path("schedules", option)
-            target, into_betas = _target(option, group, path)
-            setting = plan.settings.get(option)
-            spec = registry.schedules.get(config.name, path)
-            group_base = float(group["betas"][0] if into_betas else group.get(target, base.get(target, 1.0)) or 0.0)
-            schedule = build_schedule(config, clock, registry, base=group_base, path=path)
-            relative = is_relative(schedule, spec)
-            key = (repr(config), group_base if relative else None)
-            table = tables.setdefault(key, ValueTable(schedule))
-            if relative:
-                bindings.append(Binding(index, target, table, 1.0, into_betas))
-            elif setting is None or setting.scaled:
-                scale = float(setting.value) if setting is not None else 1.0
-                bindings.append(Binding(index, target, table, scale, into_betas))
-    return bindings
-
-
-def _target(option: str, group: Mapping[str, Any], path: str) -> tuple[str, bool]:
-    if option in group and option != "beta1":
-        return option, False
-    if option in ("momentum", "beta1") and "betas" in group:
-        return "betas", True
-    options = sorted(k for k in group if k != "params")
-    raise ConfigError(f"the optimizer has no option {option!r} to schedule; its options: {', '.join(options)}", path)
 
 
 def describe(recipe: Recipe, registry: Registry | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -76,6 +76,7 @@ class OptiplugScheduler(LRScheduler):
         recipe_fingerprint: str = "",
         *,
         skip_unstepped: bool = True,
+        bind_added: Callable[[int, dict[str, Any]], list[Binding]] | None = None,
     ) -> None:
         # LRScheduler.__init__ is not called: it would step once and patch optimizer.step.
         self.optimizer = optimizer
@@ -83,6 +84,8 @@ class OptiplugScheduler(LRScheduler):
         self.clock = clock
         self.recipe_fingerprint = recipe_fingerprint
         self.skip_unstepped = skip_unstepped
+        self.bind_added = bind_added
+        self._bound_groups = len(optimizer.param_groups)
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
         self._optimizer_steps = 0
@@ -119,6 +122,8 @@ class OptiplugScheduler(LRScheduler):
         if total is not None and step > total:
             step = int(total)
         groups = self.optimizer.param_groups
+        if len(groups) != self._bound_groups:
+            self._bind_added_groups(groups)
         for b in self.bindings:
             value = b.table[step] * b.scale
             group = groups[b.group]
@@ -127,6 +132,14 @@ class OptiplugScheduler(LRScheduler):
             else:
                 group[b.option] = value
         self._last_lr = [group["lr"] for group in groups]
+
+    def _bind_added_groups(self, groups: list[dict[str, Any]]) -> None:
+        """Schedule groups added with ``add_param_group`` after the build."""
+        for index in range(self._bound_groups, len(groups)):
+            if self.bind_added is not None:
+                self.bindings.extend(self.bind_added(index, groups[index]))
+            self.base_lrs.append(groups[index]["lr"])
+        self._bound_groups = len(groups)
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
         """The lrs the groups hold now."""

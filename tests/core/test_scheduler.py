@@ -170,3 +170,19 @@ def test_epoch_argument_is_refused(conv_bn_head):
     assert isinstance(built.scheduler, OptiplugScheduler)
     with pytest.raises(TypeError, match="takes no epoch"):
         built.scheduler.step(3)
+
+
+def test_groups_added_later_follow_the_schedule_scaled_by_their_values():
+    trunk, added = nn.Linear(2, 2), nn.Linear(2, 1)
+    config = {
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+        "schedules": {"lr": {"name": "linear", "start_value": 0.1, "end_value": 0.0}},
+    }
+    built = optiplug.build(config, trunk, steps_per_epoch=4, num_epochs=1)
+    built.step(trunk(torch.ones(1, 2)).sum())
+    built.optimizer.add_param_group({"params": added.parameters(), "lr": 0.05})
+    built.step(trunk(torch.ones(1, 2)).sum() + added(torch.ones(1, 2)).sum())
+    trunk_lr, added_lr = (g["lr"] for g in built.optimizer.param_groups)
+    assert trunk_lr == pytest.approx(0.05)
+    assert added_lr == pytest.approx(0.025)
+    assert len(built.scheduler.base_lrs) == 2
