@@ -1,0 +1,257 @@
+"""LARC: layer-wise adaptive rate control around any optimizer (apex semantics).
+
+Before the inner optimizer steps, every gradient is replaced by
+
+    a = trust_coefficient * ‖p‖ / (‖g‖ + weight_decay * ‖p‖ + eps)
+    a = min(a / lr, 1)                       (clip mode only)
+    g ← (g + weight_decay * p) * a
+
+and the inner step runs with every group's ``weight_decay`` set to 0 (restored after).
+A parameter whose weight norm or gradient norm is 0 gets neither the scaling nor the
+weight decay in that step (apex's rule). Norms are computed with multi-tensor kernels
+and every decision is made on the device: one step costs no host synchronisation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from optiplug import ConfigError
+from optiplug_larc.distributed import global_norms
+from optiplug_larc.packing import Factors, LayoutCache, Packed, Part, grads_of
+
+_HOOK_DICTS = (
+    "_optimizer_step_pre_hooks",
+    "_optimizer_step_post_hooks",
+    "_optimizer_state_dict_pre_hooks",
+    "_optimizer_state_dict_post_hooks",
+    "_optimizer_load_state_dict_pre_hooks",
+    "_optimizer_load_state_dict_post_hooks",
+)
+
+
+def trust_ratios(
+    param_norms: torch.Tensor,
+    grad_norms: torch.Tensor,
+    *,
+    trust_coefficient: float,
+    eps: float,
+    weight_decay: float | torch.Tensor,
+    lr: float | torch.Tensor,
+    clip: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-tensor gradient scale and weight decay (vectors), apex's formula with its zero-norm rule.
+
+    Where either norm is 0 the scale is 1 and the decay 0, so the gradient is left as is.
+    """
+    ratio = param_norms * trust_coefficient / (grad_norms + param_norms * weight_decay + eps)
+    if clip:
+        ratio = torch.clamp(ratio / lr, max=1.0)
+    adapt = (param_norms != 0) & (grad_norms != 0)
+    scale = torch.where(adapt, ratio, 1.0)
+    decay = adapt.to(ratio.dtype) * weight_decay
+    return scale, decay
+
+
+def _check_options(trust_coefficient: float, eps: float) -> None:
+    if not (isinstance(trust_coefficient, int | float) and math.isfinite(trust_coefficient) and trust_coefficient > 0):
+        raise ConfigError(f"must be a finite number > 0, got {trust_coefficient!r}", "trust_coefficient")
+    if not (isinstance(eps, int | float) and math.isfinite(eps) and eps >= 0):
+        raise ConfigError(f"must be a finite number >= 0, got {eps!r}", "eps")
+
+
+class _GroupWork:
+    """One part of one group between the norm pass and the update pass."""
+
+    def __init__(self, group: dict[str, Any], part: Part, params: Packed, grads: Packed, targets: list[torch.Tensor]):
+        self.group, self.part, self.params, self.grads, self.targets = group, part, params, grads, targets
+        self.param_norms = params.norms()
+        self.grad_norms = grads.norms()
+
+
+class LARC(Optimizer):
+    """Wraps any optimizer with layer-wise adaptive rate control (apex ``LARC``).
+
+    ``param_groups``, ``state`` and ``defaults`` are the inner optimizer's own objects;
+    ``state_dict``, ``load_state_dict``, ``zero_grad`` and ``add_param_group`` are
+    delegated, so schedulers and checkpoints see the inner optimizer's groups and a
+    state saved without LARC loads with it. ``step`` fires the usual step hooks.
+
+    Example::
+
+        optimizer = LARC(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
+                                         weight_decay=1e-4), trust_coefficient=0.001, clip=False)
+
+    With ``distributed_norm=True`` each norm is the square root of the sum of squares
+    over all ranks of the default process group (for parameters sharded across ranks,
+    e.g. FSDP); every rank must step with the same set of parameters having gradients.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        trust_coefficient: float = 0.02,
+        clip: bool = True,
+        eps: float = 1e-8,
+        distributed_norm: bool = False,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"LARC wraps a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        _check_options(trust_coefficient, eps)
+        self.optimizer = optimizer
+        self.trust_coefficient = float(trust_coefficient)
+        self.clip = bool(clip)
+        self.eps = float(eps)
+        self.distributed_norm = bool(distributed_norm)
+        self._init_machinery()
+
+    def _init_machinery(self) -> None:
+        # What Optimizer.__init__ would set up, without taking any param groups of our own.
+        for name in _HOOK_DICTS:
+            setattr(self, name, OrderedDict())
+        self._layouts = LayoutCache()
+        self._patch_step_function()
+
+    @property  # type: ignore[override]
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The inner optimizer's param groups (the same list)."""
+        return self.optimizer.param_groups
+
+    @param_groups.setter
+    def param_groups(self, value: list[dict[str, Any]]) -> None:
+        self.optimizer.param_groups = value
+
+    @property  # type: ignore[override]
+    def state(self) -> Any:
+        """The inner optimizer's per-parameter state."""
+        return self.optimizer.state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        self.optimizer.state = value
+
+    @property  # type: ignore[override]
+    def defaults(self) -> dict[str, Any]:
+        """The inner optimizer's defaults."""
+        return self.optimizer.defaults
+
+    @defaults.setter
+    def defaults(self, value: dict[str, Any]) -> None:
+        self.optimizer.defaults = value
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer,
+            "trust_coefficient": self.trust_coefficient,
+            "clip": self.clip,
+            "eps": self.eps,
+            "distributed_norm": self.distributed_norm,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_machinery()
+
+    def __repr__(self) -> str:
+        options = f"trust_coefficient={self.trust_coefficient}, clip={self.clip}, eps={self.eps}"
+        if self.distributed_norm:
+            options += ", distributed_norm=True"
+        return f"LARC({options}) wrapping {self.optimizer!r}"
+
+    def state_dict(self) -> dict[str, Any]:
+        """The inner optimizer's state dict (LARC keeps no state of its own)."""
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
+        state = self.optimizer.state_dict()
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            result = post_hook(self, state)
+            state = state if result is None else result
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load into the inner optimizer; ``param_groups`` keeps pointing at its groups."""
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = pre_hook(self, state_dict)
+            state_dict = state_dict if result is None else result
+        self.optimizer.load_state_dict(state_dict)
+        self._layouts.clear()
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """The inner optimizer's ``zero_grad``."""
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group to the inner optimizer."""
+        self.optimizer.add_param_group(param_group)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
+        """Rescale every gradient, then step the inner optimizer with weight decay 0.
+
+        A ``closure`` is evaluated (with grad enabled) before the gradients are read;
+        the inner optimizer is then stepped without it.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        work = self._norms()
+        if self.distributed_norm:
+            self._share_norms(work)
+        for item in work:
+            self._rescale(item)
+        self._inner_step()
+        return loss
+
+    def _norms(self) -> list[_GroupWork]:
+        work = []
+        for index, group in enumerate(self.optimizer.param_groups):
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            for part in self._layouts.get(index, params).parts:
+                members = part.pick(params)
+                grads = grads_of(members)
+                work.append(_GroupWork(group, part, part.pack(members, "param"), part.pack(grads, "grad"), grads))
+        return work
+
+    @staticmethod
+    def _share_norms(work: list[_GroupWork]) -> None:
+        norms = global_norms([n for item in work for n in (item.param_norms, item.grad_norms)])
+        for i, item in enumerate(work):
+            item.param_norms, item.grad_norms = norms[2 * i], norms[2 * i + 1]
+
+    def _rescale(self, item: _GroupWork) -> None:
+        weight_decay = item.group.get("weight_decay", 0.0)
+        scale, decay = trust_ratios(
+            item.param_norms,
+            item.grad_norms,
+            trust_coefficient=self.trust_coefficient,
+            eps=self.eps,
+            weight_decay=weight_decay,
+            lr=item.group["lr"],
+            clip=self.clip,
+        )
+        if isinstance(weight_decay, torch.Tensor) or weight_decay != 0:
+            item.grads.addcmul_(item.params, Factors(item.part, decay))
+        item.grads.mul_(Factors(item.part, scale))
+        item.part.unpack_into(item.targets, "grad")
+
+    def _inner_step(self) -> None:
+        groups = self.optimizer.param_groups
+        saved = {i: group["weight_decay"] for i, group in enumerate(groups) if "weight_decay" in group}
+        try:
+            for i in saved:
+                groups[i]["weight_decay"] = 0.0
+            self.optimizer.step()
+        finally:
+            for i, weight_decay in saved.items():
+                groups[i]["weight_decay"] = weight_decay

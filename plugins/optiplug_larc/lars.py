@@ -1,0 +1,116 @@
+"""MMSelfSup's LARS (``mmselfsup/core/optimizer/optimizers.py::LARS``), multi-tensor and sync-free."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from optiplug import ConfigError
+from optiplug.errors import join_path
+from optiplug_larc.checks import require_bool, require_number
+from optiplug_larc.packed_optimizer import PackedOptimizer
+from optiplug_larc.packing import Factors, Packed, Part, Scalar, grads_of
+
+
+def local_lrs(
+    param_norms: torch.Tensor,
+    grad_norms: torch.Tensor,
+    *,
+    eta: float,
+    weight_decay: Scalar,
+    eps: float,
+    lr: Scalar,
+) -> torch.Tensor:
+    """``lr * eta * ‖p‖ / (‖g‖ + weight_decay * ‖p‖ + eps)`` per tensor, ``lr`` where a norm is 0.
+
+    Computed in float64, as MMSelfSup computes it with Python floats from the norms.
+    """
+    weight, grad = param_norms.double(), grad_norms.double()
+    local = weight * eta / (grad + weight * weight_decay + eps)
+    local = torch.where((weight != 0) & (grad != 0), local, 1.0)
+    return local * lr
+
+
+class LARS(PackedOptimizer):
+    """LARS as MMSelfSup implements it (You et al., 2017), with the learning rate inside momentum.
+
+    For each parameter ``p`` with gradient ``g`` (per group: lr, momentum, dampening,
+    weight_decay, eta, nesterov; ``lars_exclude`` from the group, default False)::
+
+        local = 1                                        if lars_exclude or ‖p‖ = 0 or ‖g‖ = 0
+        local = eta ‖p‖ / (‖g‖ + weight_decay ‖p‖ + eps)  otherwise
+        d = (g + weight_decay p) * (local * lr)           # weight decay even when excluded
+        buf = d (first step), else momentum buf + (1 - dampening) d
+        d = d + momentum buf (nesterov) or buf
+        p ← p - d
+
+    ``eps`` belongs to the optimizer, not to the groups. Set ``lars_exclude=True`` (and
+    ``weight_decay=0``) on bias and norm groups, as MMSelfSup's configs do.
+
+    Example::
+
+        LARS(model.parameters(), lr=4.8, momentum=0.9, weight_decay=1e-6)
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        dampening: float = 0.0,
+        eta: float = 0.001,
+        nesterov: bool = False,
+        eps: float = 1e-8,
+    ) -> None:
+        require_number(eps, "eps")
+        self.eps = float(eps)
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "eta": eta,
+            "nesterov": nesterov,
+        }
+        super().__init__(params, defaults)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return super().__getstate__() | {"eps": self.eps}
+
+    def _check_group(self, group: dict[str, Any], path: str) -> None:
+        for name in ("lr", "momentum", "weight_decay", "dampening", "eta"):
+            require_number(group[name], join_path(path, name))
+        require_bool(group["nesterov"], join_path(path, "nesterov"))
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ConfigError(
+                f"nesterov needs momentum > 0 and dampening 0, got momentum={group['momentum']!r}, "
+                f"dampening={group['dampening']!r}",
+                join_path(path, "nesterov"),
+            )
+
+    def _step_part(self, group: dict[str, Any], part: Part, members: list[torch.Tensor]) -> None:
+        lr, weight_decay, momentum = group["lr"], group["weight_decay"], group["momentum"]
+        params = part.pack(members, "param")
+        grads = part.pack(grads_of(members), "grad")
+        factor: Factors | Scalar = lr
+        if not group.get("lars_exclude", False):
+            rates = local_lrs(
+                params.norms(), grads.norms(), eta=group["eta"], weight_decay=weight_decay, eps=self.eps, lr=lr
+            )
+            factor = Factors(part, rates.to(torch.promote_types(members[0].dtype, torch.float32)))
+        update = grads.plus(params, weight_decay).mul_(factor)
+        if momentum != 0:
+            update = self._momentum(group, part, members, update)
+        params.add_(update, alpha=-1.0)
+        part.unpack_into(members, "param")
+
+    def _momentum(self, group: dict[str, Any], part: Part, members: list[torch.Tensor], update: Packed) -> Packed:
+        momentum = group["momentum"]
+        buffers, fresh = self._state_buffers(members, "momentum_buffer")
+        buffer = part.pack(buffers, "momentum").mul_(momentum).add_(update, alpha=1 - group["dampening"])
+        buffer.copy_units_(update, fresh)
+        part.unpack_into(buffers, "momentum")
+        return update.add_(buffer, alpha=momentum) if group["nesterov"] else buffer

@@ -1,0 +1,67 @@
+"""The base of optiplug's LARS optimizers: it walks each group's parts, a subclass updates one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from optiplug_larc.packing import LayoutCache, Part
+
+
+class PackedOptimizer(Optimizer):
+    """An optimizer whose update is written once per :class:`~optiplug_larc.packing.Part`.
+
+    ``step`` hands every part of every group (params that have a gradient) to
+    ``_step_part``; subclasses check each group's options in ``_check_group``.
+    """
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self._check_group(defaults, "")
+        super().__init__(params, defaults)
+        self._layouts = LayoutCache()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._layouts = LayoutCache()
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group (defaults filled in) and check its options."""
+        super().add_param_group(param_group)
+        self._check_group(self.param_groups[-1], f"param_groups[{len(self.param_groups) - 1}]")
+
+    def _check_group(self, group: dict[str, Any], path: str) -> None:
+        """Raise a ConfigError at ``path`` (``""`` for the constructor's arguments) for a bad option."""
+        raise NotImplementedError
+
+    def _step_part(self, group: dict[str, Any], part: Part, members: list[torch.Tensor]) -> None:
+        """Update ``members`` (one part's params, in unit order) with ``group``'s options."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
+        """One update of every parameter that has a gradient; returns the closure's loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for index, group in enumerate(self.param_groups):
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                for part in self._layouts.get(index, params).parts:
+                    self._step_part(group, part, part.pick(params))
+        return loss
+
+    def _state_buffers(self, members: list[torch.Tensor], key: str) -> tuple[list[torch.Tensor], list[int]]:
+        """Each member's ``state[key]`` (made as zeros where missing), and the units that were missing."""
+        buffers, fresh = [], []
+        for unit, param in enumerate(members):
+            state = self.state[param]
+            buffer = state.get(key)
+            if buffer is None:
+                buffer = state[key] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                fresh.append(unit)
+            buffers.append(buffer)
+        return buffers, fresh
