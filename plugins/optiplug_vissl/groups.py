@@ -1,0 +1,141 @@
+"""VISSL's param-group constructors as optiplug rule kinds.
+
+``default`` (vissl/optimizers/param_groups/default.py) walks the modules:
+
+* a module whose dotted name contains ``head`` is a head module;
+* Linear and Conv1d/2d/3d: the weight (or weight-norm's ``weight_g``/``weight_v``) is
+  regularized, the bias only if ``regularize_bias``;
+* BatchNorm1d/2d/3d, SyncBatchNorm (torch and apex) and LayerNorm: the weight is
+  regularized only if ``regularize_bn``, the bias only if ``regularize_bn`` and
+  ``regularize_bias``;
+* the direct parameters of every other module, head or not, are "remaining": trunk lr,
+  main weight decay;
+* a parameter whose name contains one of ``non_regularized_parameters`` and would be
+  regularized moves to "remaining unregularized" (trunk lr, weight decay 0).
+
+Head parameters use ``lr_head`` and the head's weight decay. ``dino`` puts biases and
+parameters with ``norm`` in their name at weight decay 0, the rest at the main one.
+
+Two rule kinds carry this: ``vissl_groups`` (every parameter: its weight decay) and
+``vissl_head`` (the head's Linear/Conv/norm parameters, for the head's own schedules).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from torch import nn
+
+from optiplug import ParamInfo, RuleSpec
+from optiplug.config.validators import help_field, non_negative, one_of
+from optiplug.records import RuleMatcher
+
+LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.LayerNorm)
+TRUNK, HEAD, REMAINING = "trunk", "head", "remaining"
+CONSTRUCTORS = ("default", "dino")
+
+
+@attrs.frozen
+class Placement:
+    """Where VISSL's constructor puts a parameter: trunk, head or remaining; regularized or not."""
+
+    part: str
+    regularized: bool
+
+
+@attrs.frozen
+class Regularization:
+    """The OPTIMIZER keys that decide which parameters get weight decay."""
+
+    regularize_bn: bool = help_field("Norm-layer weights get weight decay.", default=False)
+    regularize_bias: bool = help_field(
+        "Linear/Conv biases get weight decay (norm biases only with regularize_bn too).", default=True
+    )
+    non_regularized_parameters: list[str] = help_field(
+        "Substrings of parameter names that get no weight decay (with the trunk's lr).", factory=list
+    )
+    constructor: str = help_field(
+        "VISSL's param_group_constructor: 'default' or 'dino'.", default="default", validator=one_of(CONSTRUCTORS)
+    )
+
+
+@attrs.frozen
+class VisslGroupsRule(Regularization):
+    """``kind: vissl_groups``: every parameter gets VISSL's weight decay for its place."""
+
+    weight_decay: float | None = help_field(
+        "Weight decay of regularized trunk and remaining parameters; null when scheduled.",
+        default=None,
+        validator=non_negative(),
+    )
+    head_weight_decay: float | None = help_field(
+        "Weight decay of regularized head parameters; null when scheduled (weight_decay_head).",
+        default=None,
+        validator=non_negative(),
+    )
+
+
+@attrs.frozen
+class VisslHeadRule(Regularization):
+    """``kind: vissl_head``: the head's Linear/Conv/norm parameters (for lr_head, weight_decay_head)."""
+
+    regularized_only: bool = help_field("Select only the head's regularized parameters.", default=False)
+
+
+def _is_norm(module: Any) -> bool:
+    if isinstance(module, NORMS):
+        return True
+    cls = type(module)
+    return cls.__module__.startswith("apex.") and cls.__name__ == "SyncBatchNorm"
+
+
+def place(info: ParamInfo, config: Regularization) -> Placement:
+    """Where VISSL's ``config.constructor`` puts the parameter ``info``."""
+    if config.constructor == "dino":
+        return Placement(TRUNK, not (info.name.endswith(".bias") or "norm" in info.name))
+    is_bias = info.leaf_name == "bias"
+    if isinstance(info.module, LAYERS):
+        regularized = not is_bias or config.regularize_bias
+    elif _is_norm(info.module):
+        regularized = config.regularize_bn and (not is_bias or config.regularize_bias)
+    else:
+        return _unless_named(Placement(REMAINING, True), info, config)
+    part = HEAD if "head" in info.module_name else TRUNK
+    return _unless_named(Placement(part, regularized), info, config)
+
+
+def _unless_named(placement: Placement, info: ParamInfo, config: Regularization) -> Placement:
+    if placement.regularized and any(s in info.name for s in config.non_regularized_parameters):
+        return Placement(REMAINING, False)
+    return placement
+
+
+def _groups(config: VisslGroupsRule) -> RuleMatcher:
+    def match(info: ParamInfo) -> Any:
+        placement = place(info, config)
+        if not placement.regularized:
+            return {"weight_decay": 0.0}
+        decay = config.head_weight_decay if placement.part == HEAD else config.weight_decay
+        return True if decay is None else {"weight_decay": decay}
+
+    return match
+
+
+def _head(config: VisslHeadRule) -> RuleMatcher:
+    def match(info: ParamInfo) -> bool:
+        placement = place(info, config)
+        return placement.part == HEAD and (placement.regularized or not config.regularized_only)
+
+    return match
+
+
+def rule_specs() -> list[RuleSpec]:
+    """The records of the rule kinds."""
+    return [
+        RuleSpec("vissl_groups", VisslGroupsRule, _groups, "VISSL's param-group constructor: weight decay by place"),
+        RuleSpec(
+            "vissl_head", VisslHeadRule, _head, "VISSL's head parameters (Linear/Conv/norm under a 'head' module)"
+        ),
+    ]

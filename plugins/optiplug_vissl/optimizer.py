@@ -1,0 +1,180 @@
+"""``OPTIMIZER.name`` and its options -> the optimizer and the LARC wrapper.
+
+VISSL builds its optimizers through ClassyVision's registry; each reads some OPTIMIZER keys
+(always present, from defaults.yaml) and fills the others with its own defaults:
+
+=========  ==================  ===============================================
+VISSL      optiplug optimizer  reads (ClassyVision defaults for the rest)
+=========  ==================  ===============================================
+sgd        SGD                 momentum, weight_decay, nesterov (+ use_larc)
+adam       Adam                betas, weight_decay; eps 1e-8, amsgrad false
+adamw      AdamW               betas, weight_decay; eps 1e-8, amsgrad false
+rmsprop    RMSprop             momentum, weight_decay; alpha 0.99, eps 1e-8, centered false
+lars       vissl_lars          momentum, weight_decay; eta 0.001, exclude_bias_and_norm false
+=========  ==================  ===============================================
+
+Any other registered optimizer is accepted too: it gets the VISSL keys its constructor
+takes, and any other keyword of its constructor written in the block.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from optiplug import ConfigError, OptimizerConfig, WrapperConfig
+from optiplug.config.converter import structure
+from optiplug.config.parse import converter_for
+from optiplug.errors import did_you_mean, join_path
+from optiplug.registry import Registry
+from optiplug_vissl import defaults
+from optiplug_vissl.values import flag, known_keys, number, section
+
+PLACEHOLDER_LR = "lr"  # overwritten by param_schedulers.lr before the first update
+
+
+@attrs.frozen
+class Flavour:
+    """How VISSL builds one of its named optimizers."""
+
+    target: str
+    own: Mapping[str, Any]
+    reads: tuple[str, ...]
+    larc: bool = False
+    distributed_larc: bool = False
+
+
+_SGD_KEYS = ("momentum", "weight_decay", "nesterov")
+_ADAM = {"lr": 0.1, "eps": 1e-08, "amsgrad": False}
+FLAVOURS = {
+    "sgd": Flavour("SGD", {"lr": 0.1}, _SGD_KEYS, larc=True),
+    "sgd_fsdp": Flavour("SGD", {"lr": 0.1}, _SGD_KEYS, larc=True, distributed_larc=True),
+    "adam": Flavour("Adam", _ADAM, ("betas", "weight_decay")),
+    "adamw": Flavour("AdamW", _ADAM | {"lr": 0.01}, ("betas", "weight_decay")),
+    "adamw_mt": Flavour("AdamW", _ADAM | {"lr": 0.01}, ("betas", "weight_decay")),
+    "rmsprop": Flavour(
+        "RMSprop", {"lr": 0.1, "alpha": 0.99, "eps": 1e-08, "centered": False}, ("momentum", "weight_decay")
+    ),
+    "lars": Flavour(
+        "vissl_lars", {"lr": 0.1, "eta": 0.001, "exclude_bias_and_norm": False}, ("momentum", "weight_decay")
+    ),
+}
+UNSUPPORTED = {
+    "rmsprop_tf": "ClassyVision's TensorFlow-style RMSProp is not provided by optiplug",
+    "zero": "ZeRO sharding is not provided by optiplug; name the optimizer VISSL would shard (sgd, adamw, ...)",
+}
+VISSL_KEYS = ("momentum", "weight_decay", "nesterov", "betas")
+
+
+def optimizer_keys(name: str, registry: Registry) -> set[str]:
+    """The optimizer-specific keys the OPTIMIZER block may hold for ``name`` (eps, eta, ...)."""
+    flavour = FLAVOURS.get(name.lower())
+    if flavour is not None:
+        return set(flavour.own) - {PLACEHOLDER_LR}
+    if name in registry.optimizers:
+        return set(_signature(registry, name)) - {PLACEHOLDER_LR, *VISSL_KEYS}
+    return set()
+
+
+def every_optimizer_key() -> dict[str, list[str]]:
+    """Optimizer-specific key -> the VISSL optimizers that read it (for error messages)."""
+    readers: dict[str, list[str]] = {}
+    for vissl_name, flavour in FLAVOURS.items():
+        for key in set(flavour.own) - {PLACEHOLDER_LR}:
+            readers.setdefault(key, []).append(vissl_name)
+    return readers
+
+
+def optimizer(block: Mapping[str, Any], path: str, registry: Registry) -> OptimizerConfig:
+    """The optimizer VISSL would build from the merged OPTIMIZER ``block``."""
+    name = _checked_name(block["name"], join_path(path, "name"), registry)
+    flavour = FLAVOURS.get(name.lower())
+    if flavour is None:
+        return _generic(name, block, path, registry)
+    spec = registry.optimizers.get(flavour.target, join_path(path, "name"))
+    kwargs = dict(flavour.own)
+    for key in flavour.reads:
+        kwargs[key] = _checked(key, block[key], join_path(path, key))
+    for key in set(flavour.own) - {PLACEHOLDER_LR}:
+        if key in block:
+            kwargs[key] = _checked(key, block[key], join_path(path, key))
+    if kwargs.get("nesterov") and kwargs.get("momentum") == 0:
+        raise ConfigError("nesterov needs momentum > 0 (OPTIMIZER.momentum is 0)", join_path(path, "nesterov"))
+    return OptimizerConfig(spec.name, kwargs)
+
+
+def _checked_name(value: Any, path: str, registry: Registry) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"expected an optimizer name, got {value!r}", path)
+    if value.lower() in UNSUPPORTED:
+        raise ConfigError(f"{value!r}: {UNSUPPORTED[value.lower()]}", path)
+    if value.lower() in FLAVOURS or value in registry.optimizers:
+        return value
+    known = sorted(set(FLAVOURS) | {n.lower() for n in registry.optimizers.names()})
+    raise ConfigError(
+        f"unknown optimizer {value!r}{did_you_mean(value.lower(), known)}; known: {', '.join(known)}", path
+    )
+
+
+def _signature(registry: Registry, name: str) -> list[str]:
+    factory = registry.optimizers.get(name).factory
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _generic(name: str, block: Mapping[str, Any], path: str, registry: Registry) -> OptimizerConfig:
+    spec = registry.optimizers.get(name, join_path(path, "name"))
+    accepted = _signature(registry, name)
+    kwargs: dict[str, Any] = {PLACEHOLDER_LR: 0.1} if PLACEHOLDER_LR in accepted else {}
+    for key in accepted:
+        if key in VISSL_KEYS:
+            kwargs[key] = _checked(key, block[key], join_path(path, key))
+        elif key != PLACEHOLDER_LR and key in block:
+            kwargs[key] = block[key]
+    return OptimizerConfig(spec.name, kwargs)
+
+
+def _checked(key: str, value: Any, path: str) -> Any:
+    if key in ("momentum", "alpha"):
+        return number(value, path, low=0.0, high=1.0, high_open=True)
+    if key in ("weight_decay", "eps", "eta"):
+        return number(value, path, low=0.0)
+    if key == "betas":
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise ConfigError(f"expected two numbers [beta1, beta2], got {value!r}", path)
+        return tuple(number(b, join_path(path, i), low=0.0, high=1.0, high_open=True) for i, b in enumerate(value))
+    return flag(value, path)
+
+
+def larc_wrappers(
+    block: Mapping[str, Any], user: Mapping[str, Any], path: str, registry: Registry
+) -> list[WrapperConfig]:
+    """``use_larc: true`` -> the ``larc`` wrapper with ``larc_config``; [] otherwise."""
+    if not flag(block["use_larc"], join_path(path, "use_larc")):
+        return []
+    name = str(block["name"]).lower()
+    flavour = FLAVOURS.get(name)
+    if flavour is None or not flavour.larc:
+        raise ConfigError(
+            f"VISSL applies LARC only to sgd; with {block['name']!r} it would silently be ignored. "
+            "Set use_larc: false (or use name: lars)",
+            join_path(path, "use_larc"),
+        )
+    config_path = join_path(path, "larc_config")
+    written = section(user.get("larc_config"), config_path)
+    known_keys(written, defaults.OPTIMIZER["larc_config"], config_path)
+    params = defaults.merge(defaults.OPTIMIZER["larc_config"], written)
+    if "larc" not in registry.wrappers:
+        raise ConfigError(
+            "use_larc needs the 'larc' optimizer wrapper (plugin optiplug_larc), which is not installed", config_path
+        )
+    if flavour.distributed_larc:
+        params["distributed_norm"] = True
+    mapping = {"name": "larc", **params}
+    return [structure(converter_for(registry), mapping, WrapperConfig, config_path)]
