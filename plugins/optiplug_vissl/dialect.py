@@ -187,7 +187,8 @@ class _Translation:
             "non_regularized_parameters": list(self.block["non_regularized_parameters"]),
             "constructor": self.block["param_group_constructor"],
         }
-        main_decay = None if "weight_decay" in schedules else float(self.block["weight_decay"])
+        weight_decay = number(self.block["weight_decay"], self.at("weight_decay"), low=0.0)
+        main_decay = None if "weight_decay" in schedules else weight_decay
         if regularization["constructor"] == "dino":
             groups = VisslGroupsRule(**regularization, weight_decay=main_decay)
             return [RuleConfig("vissl_groups", groups, label="vissl dino constructor")]

@@ -181,3 +181,14 @@ def test_training_steps_match_a_hand_written_vissl_run():
     vissl_sgd_larc_run(reference, batches, [cosine(k / 6) for k in range(6)], trust=0.001, eps=1e-8)
     for ours, theirs in zip(model.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
+
+
+def test_resume_continues_the_schedule(small, per_update):
+    config = {"OPTIMIZER": {"num_epochs": 3, "param_schedulers": {"lr": {"name": "cosine", "update_interval": "step"}}}}
+    straight = per_update(optiplug.build(config, small, steps_per_epoch=4))
+    first = optiplug.build(config, small, steps_per_epoch=4)
+    head = per_update(first, updates=5)
+    second = optiplug.build(config, small, steps_per_epoch=4)
+    second.load_state_dict(first.state_dict())
+    tail = per_update(second, updates=7)
+    assert [h + t for h, t in zip(head, tail, strict=True)] == straight

@@ -121,3 +121,24 @@ def test_a_whole_vissl_file(tmp_path):
 def test_forced_dialect():
     config = yaml.safe_load("OPTIMIZER:\n  name: adamw\n")
     assert optiplug.to_recipe(config, dialect="vissl").optimizer.name == "AdamW"
+
+
+def test_the_translation_is_a_plain_canonical_recipe():
+    """What ``optiplug check`` prints for a VISSL config parses back to the same recipe."""
+    from optiplug.config.parse import parse_recipe, unstructure_recipe
+
+    schedulers = {
+        "lr": {"name": "cosine"},
+        "lr_head": {"name": "constant", "value": 0.3},
+        "weight_decay_head": {"name": "linear", "start_value": 0.0, "end_value": 1.0},
+    }
+    block = {
+        "num_epochs": 100,
+        "use_larc": True,
+        "head_optimizer_params": {"use_different_lr": True},
+        "param_schedulers": schedulers,
+    }
+    recipe = optiplug.to_recipe({"OPTIMIZER": block})
+    registry = optiplug.get_registry()
+    assert parse_recipe(unstructure_recipe(recipe, registry), registry) == recipe
+    assert [rule.kind for rule in recipe.rules] == ["vissl_groups", "vissl_head", "vissl_head"]

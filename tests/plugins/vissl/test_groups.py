@@ -190,3 +190,14 @@ def test_vissl_rule_kinds_in_a_canonical_recipe(trunk_head):
     assert got[id(trunk_head.heads[0].fc.weight)] == pytest.approx((1.0, 1e-3))
     assert got[id(trunk_head.heads[0].bn.weight)] == pytest.approx((1.0, 0.0))
     assert got[id(trunk_head.trunk.conv1.weight)] == pytest.approx((0.1, 1e-4))
+
+
+def test_a_head_lr_without_a_head_module_warns(small):
+    config = {
+        "OPTIMIZER": {
+            "head_optimizer_params": {"use_different_lr": True},
+            "param_schedulers": {"lr_head": {"name": "constant", "value": 1.0}},
+        }
+    }
+    with pytest.warns(optiplug.OptiplugWarning, match="vissl head \\(lr_head\\)"):
+        optiplug.build(config, small, steps_per_epoch=2, num_epochs=100)
