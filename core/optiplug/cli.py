@@ -1,0 +1,511 @@
+"""The ``optiplug`` command: ``plugins``, ``check``, ``plot``, ``run`` and ``schema``.
+
+Each subcommand is a function of its parsed arguments returning the exit status.
+A configuration or plugin problem ends the command with one line,
+``optiplug: error: <message>``, and status 1 (``--debug`` shows the traceback instead).
+rich, matplotlib and yaml are imported inside the subcommands that use them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from optiplug.errors import ConfigError, OptiplugError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from optiplug.built import Built, GroupSummary
+    from optiplug.config.recipe import Recipe
+
+PROG = "optiplug"
+EXIT_ERROR = 1
+DEFAULT_MODEL = "resnet_like"
+DEMO_MODEL = "mlp"
+DEMO_EPOCHS, DEMO_STEPS_PER_EPOCH, DEMO_BATCH = 5, 40, 64
+PROVIDES_KEYS = {
+    "optimizer": "optimizers",
+    "schedule": "schedules",
+    "param rule kind": "rule_kinds",
+    "scaling rule": "scaling_rules",
+    "optimizer wrapper": "wrappers",
+    "config dialect": "dialects",
+}
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help and usage errors: argparse has printed what to say
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except BrokenPipeError:  # `optiplug schema | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except OptiplugError as exc:
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def one_line(exc: BaseException) -> str:
+    """The error's message on one line (several config problems joined by ``;``)."""
+    if isinstance(exc, ConfigError) and len(exc.items) > 1:
+        return f"{len(exc.items)} problems in the config: " + "; ".join(f"{p}: {m}" if p else m for p, m in exc.items)
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+# -- the parser ------------------------------------------------------------------------------------------------
+
+
+class Command(NamedTuple):
+    """A subcommand: its handler, one-line summary, examples for ``--help`` and its arguments."""
+
+    name: str
+    handler: Handler
+    summary: str
+    examples: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+
+
+def commands() -> list[Command]:
+    """Every subcommand, in the order ``optiplug --help`` lists them."""
+    return [
+        Command(
+            "plugins",
+            cmd_plugins,
+            "List every plugin found: distribution, version, status and what it provides.",
+            "  optiplug plugins\n  optiplug plugins --json | jq '.[] | select(.status != \"loaded\")'\n"
+            "  OPTIPLUG_DISABLE_PLUGINS=larc optiplug plugins   # larc shown as blocked",
+            _plugins_arguments,
+        ),
+        Command(
+            "check",
+            cmd_check,
+            "Validate a config; print the resolved canonical recipe and the param groups of an example model.",
+            "  optiplug check recipe.yaml --model vit_like\n"
+            "  optiplug check vissl_config.yaml --epochs 100 --steps-per-epoch 5000 --batch-size 32 --world-size 64",
+            _check_arguments,
+        ),
+        Command(
+            "plot",
+            cmd_plot,
+            "Plot lr, momentum (or beta1) and weight decay of every param group at every update, to a PNG "
+            "and to the terminal.",
+            "  optiplug plot recipe.yaml -o curves.png --epochs 90 --steps-per-epoch 500 --log",
+            _plot_arguments,
+        ),
+        Command(
+            "run",
+            cmd_run,
+            "Train a small model on synthetic data with a recipe (default: the embedded demo recipe); "
+            "write the curves and the loss to a PNG.",
+            "  optiplug run                       # the embedded default recipe\n"
+            "  optiplug run recipe.yaml -o out/ --epochs 3",
+            _run_arguments,
+        ),
+        Command(
+            "schema",
+            cmd_schema,
+            "Print the JSON Schema of the canonical recipe, with every installed plugin's schedules, rules, "
+            "wrappers and optimizers.",
+            "  optiplug schema -o optiplug-recipe.schema.json\n"
+            '  # then in VS Code settings: "yaml.schemas": {"optiplug-recipe.schema.json": "recipes/*.yaml"}',
+            _schema_arguments,
+        ),
+    ]
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``optiplug`` command and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Optimizers, param groups and schedules from declarative configs.",
+        epilog="examples:\n  optiplug plugins\n  optiplug check recipe.yaml\n  optiplug plot recipe.yaml -o lr.png\n"
+        "  optiplug run\n\n'optiplug COMMAND --help' shows each command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a config or plugin error")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    # also accepted after the subcommand; SUPPRESS keeps the subparser from resetting the main parser's value
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    for command in commands():
+        sub = subparsers.add_parser(
+            command.name,
+            parents=[common],
+            help=command.summary,
+            description=command.summary,
+            epilog="example:\n" + command.examples,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=command.handler)
+        command.arguments(sub)
+    return parser
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number > 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _add_run_options(sub: argparse.ArgumentParser) -> None:
+    run = sub.add_argument_group("the run (default: the recipe's run section)")
+    run.add_argument("--steps-per-epoch", type=positive_int, metavar="N", help="optimizer updates per epoch")
+    run.add_argument("--epochs", type=positive_int, metavar="N", help="number of epochs")
+    run.add_argument("--batch-size", type=positive_int, metavar="N", help="samples per device per step (lr scaling)")
+    run.add_argument("--world-size", type=positive_int, metavar="N", help="number of devices (lr scaling; default 1)")
+    run.add_argument("--dialect", metavar="D", help="force the config dialect: canonical, vissl, mmcv, ...")
+
+
+def _add_config_and_model(sub: argparse.ArgumentParser) -> None:
+    from optiplug.demo import EXAMPLE_MODELS
+
+    sub.add_argument("config", metavar="CONFIG", help="a .yaml, .yml, .json or MMCV-style .py config")
+    sub.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        metavar="NAME",
+        help=f"example model the rules are applied to: {', '.join(EXAMPLE_MODELS)} (default {DEFAULT_MODEL})",
+    )
+
+
+def _plugins_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+
+
+def _check_arguments(sub: argparse.ArgumentParser) -> None:
+    _add_config_and_model(sub)
+    _add_run_options(sub)
+
+
+def _plot_arguments(sub: argparse.ArgumentParser) -> None:
+    _add_config_and_model(sub)
+    sub.add_argument("-o", "--output", metavar="PNG", help="where to write the PNG (default: CONFIG-curves.png)")
+    sub.add_argument("--log", action="store_true", help="logarithmic lr axis")
+    _add_run_options(sub)
+
+
+def _run_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("config", metavar="CONFIG", nargs="?", help="a config (default: the embedded recipe)")
+    sub.add_argument("-o", "--output", metavar="DIR", default=".", help="directory for optiplug-run.png (default: .)")
+    sub.add_argument("--log", action="store_true", help="logarithmic lr axis")
+    _add_run_options(sub)
+
+
+def _schema_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
+
+# -- shared helpers ----------------------------------------------------------------------------------------------
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+@contextmanager
+def _reported_warnings() -> Iterator[None]:
+    """Show warnings raised while building (a rule matching nothing) as ``optiplug: warning:`` lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
+
+
+def _recipe(args: argparse.Namespace, config: Any) -> Recipe:
+    from optiplug.build import to_recipe
+
+    return to_recipe(
+        config,
+        dialect=args.dialect,
+        steps_per_epoch=args.steps_per_epoch,
+        num_epochs=args.epochs,
+        batch_size_per_device=args.batch_size,
+        world_size=args.world_size,
+    )
+
+
+def require_length(recipe: Recipe, args: argparse.Namespace) -> None:
+    """A ConfigError naming the missing options when neither the recipe nor the arguments give the run's length."""
+    run = recipe.run
+    per_epoch = args.steps_per_epoch or run.steps_per_epoch
+    epochs = args.epochs or run.num_epochs
+    if run.total_steps or (per_epoch and epochs):
+        return
+    missing = [flag for flag, value in (("--steps-per-epoch", per_epoch), ("--epochs", epochs)) if not value]
+    raise ConfigError(
+        "the recipe does not say how long the run is (run.num_epochs, run.steps_per_epoch): "
+        f"pass {' and '.join(missing)}"
+    )
+
+
+def _build(recipe: Recipe, model: Any, args: argparse.Namespace) -> Built:
+    from optiplug.build import build
+
+    with _reported_warnings():
+        return build(
+            recipe,
+            model,
+            steps_per_epoch=args.steps_per_epoch,
+            num_epochs=args.epochs,
+            batch_size_per_device=args.batch_size,
+            world_size=args.world_size,
+        )
+
+
+def _has_schedules(recipe: Recipe) -> bool:
+    return bool(recipe.schedules) or any(rule.schedules for rule in recipe.rules)
+
+
+def _format_option(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(_format_option(v) for v in value) + ")"
+    return str(value)
+
+
+def groups_table(groups: Sequence[GroupSummary], title: str) -> Table:
+    """A rich table of param groups: index, rules, tensors, elements, options, a few parameter names."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left")
+    for column, justify in (("#", "right"), ("rules", "left"), ("tensors", "right"), ("elements", "right")):
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table.add_column("options at update 0", overflow="fold")
+    table.add_column("parameters", overflow="fold")
+    for group in groups:
+        options = "\n".join(f"{k}={_format_option(v)}" for k, v in group.options.items())
+        names = ", ".join(group.names[:3]) + (f", … (+{len(group.names) - 3})" if len(group.names) > 3 else "")
+        table.add_row(
+            str(group.index),
+            Text("\n".join(group.rules)),
+            str(group.tensors),
+            f"{group.elements:,}",
+            Text(options),
+            Text(names),
+        )
+    return table
+
+
+def _run_summary(built: Built) -> str:
+    clock = built.clock
+    if clock.total_steps is None:
+        return f"an open-ended run, {clock.steps_per_epoch} updates per epoch"
+    epochs = clock.total_steps / clock.steps_per_epoch
+    return f"{clock.total_steps:,.0f} updates = {epochs:g} epochs × {clock.steps_per_epoch:,} updates/epoch"
+
+
+def resolved_recipe(built: Built) -> dict[str, Any]:
+    """The built recipe as plain data, leaving out fields of the fixed sections (run, clip, ...) at their defaults."""
+    import attrs
+
+    from optiplug.config.parse import unstructure_recipe
+    from optiplug.config.recipe import AccumulationConfig, ClipConfig, RunConfig, ScalingConfig
+    from optiplug.registry import get_registry
+
+    data: dict[str, Any] = _plain(unstructure_recipe(built.recipe, get_registry()))
+    fixed = {"lr_scaling": ScalingConfig, "clip": ClipConfig, "accumulation": AccumulationConfig, "run": RunConfig}
+    for name, cls in fixed.items():
+        section = data.get(name)
+        if isinstance(section, dict):
+            defaults = {f.name: f.default for f in attrs.fields(cls)}
+            data[name] = {k: v for k, v in section.items() if defaults.get(k, attrs.NOTHING) != v}
+    return data
+
+
+def _plain(data: Any) -> Any:
+    """Data safe_dump can write: tuples become lists, other objects their repr."""
+    if isinstance(data, dict):
+        return {str(k): _plain(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_plain(v) for v in data]
+    if data is None or isinstance(data, str | int | float | bool):
+        return data
+    return repr(data)
+
+
+# -- the subcommands -------------------------------------------------------------------------------------------
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """``optiplug plugins``: every plugin, where it comes from, whether it loaded, what it provides."""
+    from optiplug.registry import get_registry
+
+    registry = get_registry()
+    rows = []
+    for plugin in sorted(registry.plugins, key=lambda p: p.name):
+        provides = {PROVIDES_KEYS.get(k, k): v for k, v in registry.provided_by(plugin.name).items()}
+        rows.append(
+            {
+                "name": plugin.name,
+                "distribution": plugin.distribution,
+                "version": plugin.version,
+                "status": plugin.status,
+                "provides": provides,
+                "error": plugin.error,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    _console().print(_plugins_table(rows))
+    return 0
+
+
+def _plugins_table(rows: list[dict[str, Any]]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="optiplug plugins", title_justify="left", show_lines=True)
+    for column in ("name", "distribution", "version", "status", "provides"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        status = Text(row["status"], style={"loaded": "green", "blocked": "yellow"}.get(row["status"], "bold red"))
+        provides = "\n".join(f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in row["provides"].items())
+        if row["error"]:
+            provides = f"{provides}\nerror: {row['error']}".strip()
+        table.add_row(row["name"], row["distribution"], row["version"] or "-", status, Text(provides or "-"))
+    return table
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``optiplug check``: validate, print the resolved recipe as YAML and the groups of an example model."""
+    import yaml
+
+    from optiplug.demo import example_model
+
+    model = example_model(args.model)
+    recipe = _recipe(args, args.config)
+    if _has_schedules(recipe):
+        require_length(recipe, args)
+    built = _build(recipe, model, args)
+    data = resolved_recipe(built)
+    print(f"# {args.config}: the resolved canonical recipe (after dialect translation and lr scaling)")
+    print(yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=110).rstrip())
+    print()
+    title = f"{type(built.optimizer).__name__}: {len(built.groups)} param groups of example model {args.model!r}"
+    console = _console()
+    console.print(groups_table(built.groups, title))
+    console.print(f"run: {_run_summary(built)}. The config is valid.")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``optiplug plot``: every option's curve per group to a PNG, and the lr to the terminal."""
+    from optiplug.curves import compute_curves
+    from optiplug.demo import example_model
+    from optiplug.plotting import curves_figure, save_png, terminal_preview
+
+    model = example_model(args.model)
+    recipe = _recipe(args, args.config)
+    require_length(recipe, args)
+    built = _build(recipe, model, args)
+    curves = compute_curves(built)
+    title = (
+        f"{Path(args.config).name}: {type(built.optimizer).__name__}, {len(built.groups)} param groups "
+        f"({args.model})\n{_run_summary(built)}"
+    )
+    figure = curves_figure(curves, built.groups, title=title, log_lr=args.log)
+    output = save_png(figure, args.output or f"{Path(args.config).stem}-curves.png")
+    console = _console()
+    width = max(20, min(72, console.width - 16))
+    for line in terminal_preview(curves, built.groups, "lr", width=width):
+        print(line)
+    print(f"wrote {output}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``optiplug run``: the demo training run with a progress bar, then the curves and the loss as a PNG."""
+    from optiplug.curves import compute_curves
+    from optiplug.demo import SyntheticTask, example_model, micro_batches_per_epoch
+    from optiplug.plotting import curves_figure, save_png
+    from optiplug.recipes import recipe_path
+
+    config = args.config or recipe_path()
+    recipe = _recipe(args, config)
+    run = recipe.run
+    args.steps_per_epoch = (
+        args.steps_per_epoch or run.steps_per_epoch or (None if run.total_steps else DEMO_STEPS_PER_EPOCH)
+    )
+    args.epochs = args.epochs or run.num_epochs or (None if run.total_steps else DEMO_EPOCHS)
+    args.batch_size = args.batch_size or run.batch_size_per_device or DEMO_BATCH
+    model = example_model(DEMO_MODEL)
+    built = _build(recipe, model, args)
+    task = SyntheticTask.make(micro_batches_per_epoch(built) * args.batch_size)
+    result = _train_with_progress(built, model, task, args.batch_size)
+    curves = compute_curves(built)
+    title = f"optiplug run: {Path(config).name} on synthetic data ({DEMO_MODEL})\n{_run_summary(built)}"
+    figure = curves_figure(curves, built.groups, title=title, log_lr=args.log, losses=result.losses)
+    output = save_png(figure, Path(args.output) / "optiplug-run.png")
+    print(
+        f"final loss {result.final_loss:.4f} on the whole synthetic set (accuracy {result.accuracy:.1%}); "
+        f"first update {result.losses[0]:.4f}, last update {result.losses[-1]:.4f}"
+    )
+    print(f"wrote {output}")
+    return 0
+
+
+def _train_with_progress(built: Built, model: Any, task: Any, batch_size: int) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from optiplug.curves import run_updates
+    from optiplug.demo import train
+
+    columns = (
+        TextColumn("training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.4g}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_console()) as progress:
+        bar = progress.add_task("train", total=run_updates(built.clock), loss=float("nan"), lr=0.0)
+
+        def advance(_update: int, loss: float) -> None:
+            progress.update(bar, advance=1, loss=loss, lr=float(built.optimizer.param_groups[0]["lr"]))
+
+        with _reported_warnings():
+            return train(built, model, task, batch_size, advance)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """``optiplug schema``: the recipe's JSON Schema, to stdout or a file."""
+    from optiplug.registry import get_registry
+    from optiplug.schema import recipe_schema
+
+    text = json.dumps(recipe_schema(get_registry()), indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
