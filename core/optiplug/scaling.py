@@ -141,7 +141,7 @@ def rescale_composite(schedule: ScheduleConfig, context: ScalingContext) -> Sche
     linear = [i for i, c in enumerate(parts) if c.name == "linear"]
     if not linear:
         return evolve_params(schedule, schedulers=parts)
-    start = context.base_value * context.batch_per_node / context.base_batch_size
+    start = context.base_value * (context.batch_per_node / context.base_batch_size)
     parts = [evolve_params(c, start_value=start) if c.name == "linear" else c for c in parts]
     last = linear[-1]
     if not (context.num_nodes == 1 or start >= parts[last].params.end_value):

@@ -202,6 +202,10 @@ class MultiStep(_Progress):
     @staticmethod
     def _milestones(config: MultiStepConfig, units: int | None) -> list[int]:
         n = len(config.values)
+        if units is not None and units < n:
+            raise ConfigError(
+                f"num_updates ({units}; epochs by default) must be at least the number of values ({n})", "num_updates"
+            )
         if config.milestones is None:
             if units is None:
                 raise ConfigError("give milestones or num_updates", "milestones")
@@ -210,14 +214,11 @@ class MultiStep(_Progress):
         milestones = list(config.milestones)
         if len(milestones) != n - 1:
             raise ConfigError(f"needs {n - 1} milestone(s) for {n} values, got {milestones}", "milestones")
-        if units is not None:
-            if units < n:
-                raise ConfigError(f"num_updates ({units}) must be at least the number of values ({n})", "num_updates")
-            late = [m for m in milestones if m >= units]
-            if late:
-                raise ConfigError(
-                    f"milestones must be < num_updates ({units}; epochs by default), got {late}", "milestones"
-                )
+        late = [m for m in milestones if units is not None and m >= units]
+        if late:
+            raise ConfigError(
+                f"milestones must be < num_updates ({units}; epochs by default), got {late}", "milestones"
+            )
         if milestones and milestones[0] <= 0:
             raise ConfigError(f"milestones must be > 0, got {milestones}", "milestones")
         return milestones

@@ -97,12 +97,22 @@ def _indentation_hint(text: str, line: int | None) -> str:
     if line is None:
         return ""
     lines = text.splitlines()
-    for index in range(min(line, len(lines) - 1), max(line - 3, -1), -1):
+    index = min(line, len(lines) - 1)
+    while index >= 0:
         stripped = lines[index].lstrip()
         if stripped.startswith("- ") and ":" in stripped:
-            item_key_column = len(lines[index]) - len(stripped) + 2
-            return (
-                f"; the keys under the list item on line {index + 1} must be indented to column "
-                f"{item_key_column + 1}, the same as {stripped[2:].split(':')[0]!r}"
-            )
-    return ""
+            break
+        if stripped and not stripped.startswith("#") and index < line:
+            return ""
+        index -= 1
+    else:
+        return ""
+    key_column = len(lines[index]) - len(lines[index].lstrip()) + 2
+    following = next((n for n in lines[index + 1 :] if n.strip() and not n.lstrip().startswith("#")), None)
+    if following is None or len(following) - len(following.lstrip()) <= key_column:
+        return ""
+    key = lines[index].lstrip()[2:].split(":")[0]
+    return (
+        f"; the keys under the list item on line {index + 1} must be indented to column "
+        f"{key_column + 1}, the same as {key!r} (and likewise for the other items)"
+    )

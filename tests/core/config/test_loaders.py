@@ -52,3 +52,37 @@ def test_invalid_json(tmp_path):
 def test_other_objects_are_refused():
     with pytest.raises(optiplug.ConfigError, match="got int"):
         load(3)
+
+
+SEED_COMPOSITE = """OPTIMIZER:
+  param_schedulers:
+    lr:
+      name: composite
+      schedulers:
+        - name: linear
+            start_value: 0.6
+            end_value: 4.8
+"""
+
+
+def test_seed_indentation_mistake_gets_a_hint(tmp_path):
+    (tmp_path / "seed.yaml").write_text(SEED_COMPOSITE)
+    with pytest.raises(optiplug.ConfigError) as info:
+        load(tmp_path / "seed.yaml")
+    assert "the keys under the list item on line 6 must be indented to column 11, the same as 'name'" in str(info.value)
+
+
+def test_hint_skips_comment_lines(tmp_path):
+    text = SEED_COMPOSITE.replace(
+        "        - name: linear\n", "        - name: linear\n          # one\n          # two\n"
+    )
+    (tmp_path / "seed.yaml").write_text(text)
+    with pytest.raises(optiplug.ConfigError, match="the keys under the list item on line 6"):
+        load(tmp_path / "seed.yaml")
+
+
+def test_no_hint_when_the_indentation_is_right(tmp_path):
+    (tmp_path / "other.yaml").write_text("a:\n  - name: linear\n    note: a: b\n")
+    with pytest.raises(optiplug.ConfigError) as info:
+        load(tmp_path / "other.yaml")
+    assert "must be indented" not in str(info.value)

@@ -190,3 +190,11 @@ def test_build_applies_a_schedule_to_the_optimizer():
         built.step(model(torch.ones(1, 2)).sum())
     assert seen == pytest.approx([0.5 * (1 - k / 4) for k in range(4)])
     assert math.isclose(built.optimizer.param_groups[0]["lr"], 0.0, abs_tol=1e-15)
+
+
+def test_multistep_needs_as_many_updates_as_values():
+    mapping = {"name": "multistep", "values": [0.1, 0.01, 0.001, 0.0001]}
+    with pytest.raises(
+        optiplug.ConfigError, match=r"num_updates: num_updates \(3; epochs by default\) must be at least"
+    ):
+        evaluate(schedule(mapping), Clock(2, 6.0), optiplug.get_registry())
