@@ -359,3 +359,25 @@ def test_a_state_from_other_arguments_is_refused():
     state = CyclicLRWithRestarts(optimizer, 2, 8, restart_period=2).state_dict()
     with pytest.raises(optiplug.StateError, match="restart_period"):
         CyclicLRWithRestarts(optimizer, 2, 8, restart_period=3).load_state_dict(state)
+
+
+def test_the_recipe_of_the_guide_gives_the_drop_ins_values():
+    """docs/adamwr.md: the drop-in is the recipe restarts + normalized_decay with steps_per_epoch = nb."""
+    restarts = {"name": "restarts", "period_epochs": 5, "t_mult": 1.2, "rounding": "ceil", "min_value": 1e-7}
+    recipe = {
+        "optimizer": {"name": "adamwr", "lr": 1e-3, "weight_decay": 1e-5},
+        "schedules": {
+            "lr": restarts,
+            "weight_decay": {"name": "normalized_decay", "batch_size": 32, "epoch_size": 1000, "schedule": restarts},
+        },
+    }
+    built = optiplug.build(recipe, model(), steps_per_epoch=32, num_epochs=40)
+    optimizer = AdamW(model().parameters(), lr=1e-3, weight_decay=1e-5)
+    scheduler = CyclicLRWithRestarts(optimizer, 32, 1000, restart_period=5, t_mult=1.2)
+    from_recipe = []
+    for _ in range(40 * 32):
+        group = built.optimizer.param_groups[0]
+        from_recipe.append((group["lr"], group["weight_decay"]))
+        built.optimizer.step()
+        built.scheduler.step()
+    assert drive(scheduler, optimizer, 40, 32) == from_recipe
