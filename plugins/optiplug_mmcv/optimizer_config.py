@@ -1,0 +1,109 @@
+"""``optimizer_config``: MMCV's optimizer hook -> the recipe's clipping and accumulation.
+
+* ``grad_clip=dict(max_norm=..., norm_type=2)`` clips the gradients of the optimizer's
+  parameters before every update (once per update with accumulation).
+* ``dict(type='DistOptimizerHook', update_interval=n)`` (MMSelfSup), ``dict(update_interval=n)``
+  without a type, and ``dict(type='GradientCumulativeOptimizerHook', cumulative_iters=n)``
+  (MMCV) accumulate n iterations per update: the loss is divided by n (by the remainder
+  in the last ``T mod n`` iterations), windows are counted over the whole run, and the
+  schedules move every iteration (``schedule_clock: iterations``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from optiplug import AccumulationConfig, ClipConfig, ConfigError
+from optiplug.errors import did_you_mean
+from optiplug_mmcv.values import whole_number
+
+CLIP_KEYS = ("max_norm", "norm_type")
+HOOK_KEYS: dict[str | None, tuple[str, ...]] = {
+    "OptimizerHook": ("grad_clip", "detect_anomalous_params"),
+    "GradientCumulativeOptimizerHook": ("grad_clip", "detect_anomalous_params", "cumulative_iters"),
+    "DistOptimizerHook": ("grad_clip", "update_interval", "coalesce", "bucket_size_mb", "frozen_layers_cfg"),
+    None: (
+        "grad_clip",
+        "detect_anomalous_params",
+        "update_interval",
+        "coalesce",
+        "bucket_size_mb",
+        "frozen_layers_cfg",
+    ),
+}
+INTERVAL_SYNONYMS = {"cumulative_iters": "update_interval", "update_interval": "cumulative_iters"}
+FP16_HOOKS = ("Fp16OptimizerHook", "GradientCumulativeFp16OptimizerHook", "GradAccumFp16OptimizerHook")
+PATH = "optimizer_config"
+
+
+def read_optimizer_config(value: Any) -> tuple[ClipConfig | None, AccumulationConfig]:
+    """The clipping and accumulation an ``optimizer_config`` describes (None: a plain OptimizerHook)."""
+    if value is None:
+        return None, AccumulationConfig(1, "iterations")
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"expected a dict such as dict(grad_clip=None), got {value!r}", PATH)
+    hook = _hook_type(value)
+    for key in value:
+        if key != "type" and key not in HOOK_KEYS[hook]:
+            accepted = HOOK_KEYS[hook]
+            synonym = INTERVAL_SYNONYMS.get(str(key))
+            hint = f" (did you mean {synonym!r}?)" if synonym in accepted else did_you_mean(str(key), accepted)
+            raise ConfigError(
+                f"{hook or 'an optimizer hook without type'} takes no {key!r}{hint}; accepted: {', '.join(accepted)}",
+                f"{PATH}.{key}",
+            )
+    if value.get("frozen_layers_cfg"):
+        raise ConfigError(
+            "freezing layers for the first iterations (SwAV's prototypes) is not supported by optiplug's step; "
+            "remove it and freeze those parameters in your training loop",
+            f"{PATH}.frozen_layers_cfg",
+        )
+    interval_key = "cumulative_iters" if hook == "GradientCumulativeOptimizerHook" else "update_interval"
+    steps = whole_number(value.get(interval_key, 1), f"{PATH}.{interval_key}")
+    return read_grad_clip(value.get("grad_clip")), AccumulationConfig(steps, "iterations")
+
+
+def _hook_type(value: Mapping[str, Any]) -> str | None:
+    hook = value.get("type")
+    if hook is None or hook in HOOK_KEYS:
+        return hook
+    if hook in FP16_HOOKS:
+        raise ConfigError(
+            f"{hook} is not supported: use the matching non-fp16 hook and pass a torch.amp.GradScaler to Built.step",
+            f"{PATH}.type",
+        )
+    known = [k for k in HOOK_KEYS if k]
+    raise ConfigError(
+        f"unknown optimizer hook {hook!r}{did_you_mean(str(hook), known)}; known: {', '.join(known)}", f"{PATH}.type"
+    )
+
+
+def read_grad_clip(value: Any) -> ClipConfig | None:
+    """``grad_clip``: None, or the keyword arguments of ``clip_grad_norm_``."""
+    path = f"{PATH}.grad_clip"
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"expected None or dict(max_norm=..., norm_type=2), got {value!r}", path)
+    for key in value:
+        if key not in CLIP_KEYS:
+            raise ConfigError(
+                f"unknown key{did_you_mean(str(key), CLIP_KEYS)}; accepted: {', '.join(CLIP_KEYS)}", f"{path}.{key}"
+            )
+    if "max_norm" not in value:
+        raise ConfigError("needs max_norm (clip_grad_norm_'s required argument)", path)
+    max_norm = _positive(value["max_norm"], f"{path}.max_norm")
+    norm_type = _positive(value.get("norm_type", 2.0), f"{path}.norm_type", allow_inf=True)
+    return ClipConfig(max_norm=max_norm, norm_type=norm_type)
+
+
+def _positive(value: Any, path: str, *, allow_inf: bool = False) -> float:
+    if allow_inf and isinstance(value, str) and value.strip().lower() in ("inf", "infinity"):
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"must be a number > 0, got {value!r}", path)
+    if not math.isfinite(value) and not allow_inf:
+        raise ConfigError(f"must be finite, got {value!r}", path)
+    return float(value)
