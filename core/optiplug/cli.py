@@ -176,7 +176,7 @@ def _add_run_options(sub: argparse.ArgumentParser) -> None:
     run.add_argument("--steps-per-epoch", type=positive_int, metavar="N", help="optimizer updates per epoch")
     run.add_argument("--epochs", type=positive_int, metavar="N", help="number of epochs")
     run.add_argument("--batch-size", type=positive_int, metavar="N", help="samples per device per step (lr scaling)")
-    run.add_argument("--world-size", type=positive_int, metavar="N", help="number of devices (lr scaling; default 1)")
+    run.add_argument("--world-size", type=positive_int, metavar="N", help="number of devices (lr scaling)")
     run.add_argument("--dialect", metavar="D", help="force the config dialect: canonical, vissl, mmcv, ...")
 
 

@@ -82,11 +82,13 @@ def test_the_default_recipe_trains_the_demo_model():
     assert result.final_loss < first
 
 
-def test_training_is_deterministic():
+def test_training_is_deterministic_and_restores_the_thread_count():
+    threads = torch.get_num_threads()
     _, one = _demo_run(recipe_path(), epochs=1)
     _, two = _demo_run(recipe_path(), epochs=1)
     assert one.losses == two.losses
     assert one.final_loss == two.final_loss
+    assert torch.get_num_threads() == threads
 
 
 def test_each_update_reports_the_mean_of_its_micro_batches():
