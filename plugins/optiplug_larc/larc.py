@@ -24,7 +24,7 @@ from torch.optim import Optimizer
 
 from optiplug import ConfigError
 from optiplug_larc.distributed import global_norms
-from optiplug_larc.packing import Factors, LayoutCache, Packed, Part, grads_of
+from optiplug_larc.packing import Factors, LayoutCache, Packed, Part, with_grads
 
 _HOOK_DICTS = (
     "_optimizer_step_pre_hooks",
@@ -53,7 +53,7 @@ def trust_ratios(
     ratio = param_norms * trust_coefficient / (grad_norms + param_norms * weight_decay + eps)
     if clip:
         ratio = torch.clamp(ratio / lr, max=1.0)
-    adapt = (param_norms != 0) & (grad_norms != 0)
+    adapt = torch.logical_and(param_norms, grad_norms)  # both norms non-zero
     scale = torch.where(adapt, ratio, 1.0)
     decay = adapt.to(ratio.dtype) * weight_decay
     return scale, decay
@@ -214,13 +214,13 @@ class LARC(Optimizer):
     def _norms(self) -> list[_GroupWork]:
         work = []
         for index, group in enumerate(self.optimizer.param_groups):
-            params = [p for p in group["params"] if p.grad is not None]
+            params, grads = with_grads(group["params"])
             if not params:
                 continue
             for part in self._layouts.get(index, params).parts:
-                members = part.pick(params)
-                grads = grads_of(members)
-                work.append(_GroupWork(group, part, part.pack(members, "param"), part.pack(grads, "grad"), grads))
+                members, member_grads = part.pick(params), part.pick(grads)
+                packed = part.pack(members, "param"), part.pack(member_grads, "grad")
+                work.append(_GroupWork(group, part, *packed, member_grads))
         return work
 
     @staticmethod

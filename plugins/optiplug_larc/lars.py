@@ -11,7 +11,7 @@ from optiplug import ConfigError
 from optiplug.errors import join_path
 from optiplug_larc.checks import require_bool, require_number
 from optiplug_larc.packed_optimizer import PackedOptimizer
-from optiplug_larc.packing import Factors, Packed, Part, Scalar, grads_of
+from optiplug_larc.packing import Factors, Packed, Part, Scalar, Tensors
 
 
 def local_lrs(
@@ -91,17 +91,17 @@ class LARS(PackedOptimizer):
                 join_path(path, "nesterov"),
             )
 
-    def _step_part(self, group: dict[str, Any], part: Part, members: list[torch.Tensor]) -> None:
+    def _step_part(self, group: dict[str, Any], part: Part, members: Tensors, grads: Tensors) -> None:
         lr, weight_decay, momentum = group["lr"], group["weight_decay"], group["momentum"]
         params = part.pack(members, "param")
-        grads = part.pack(grads_of(members), "grad")
+        gradients = part.pack(grads, "grad")
         factor: Factors | Scalar = lr
         if not group.get("lars_exclude", False):
             rates = local_lrs(
-                params.norms(), grads.norms(), eta=group["eta"], weight_decay=weight_decay, eps=self.eps, lr=lr
+                params.norms(), gradients.norms(), eta=group["eta"], weight_decay=weight_decay, eps=self.eps, lr=lr
             )
             factor = Factors(part, rates.to(torch.promote_types(members[0].dtype, torch.float32)))
-        update = grads.plus(params, weight_decay).mul_(factor)
+        update = gradients.plus(params, weight_decay).mul_(factor)
         if momentum != 0:
             update = self._momentum(group, part, members, update)
         params.add_(update, alpha=-1.0)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-from optiplug_larc.packing import LayoutCache, Part
+from optiplug_larc.packing import LayoutCache, Part, Tensors, with_grads
 
 
 class PackedOptimizer(Optimizer):
@@ -36,8 +36,8 @@ class PackedOptimizer(Optimizer):
         """Raise a ConfigError at ``path`` (``""`` for the constructor's arguments) for a bad option."""
         raise NotImplementedError
 
-    def _step_part(self, group: dict[str, Any], part: Part, members: list[torch.Tensor]) -> None:
-        """Update ``members`` (one part's params, in unit order) with ``group``'s options."""
+    def _step_part(self, group: dict[str, Any], part: Part, members: Tensors, grads: Tensors) -> None:
+        """Update ``members`` (one part's params, in unit order; ``grads`` theirs) with ``group``'s options."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -48,10 +48,10 @@ class PackedOptimizer(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for index, group in enumerate(self.param_groups):
-            params = [p for p in group["params"] if p.grad is not None]
+            params, grads = with_grads(group["params"])
             if params:
                 for part in self._layouts.get(index, params).parts:
-                    self._step_part(group, part, part.pick(params))
+                    self._step_part(group, part, part.pick(params), part.pick(grads))
         return loss
 
     def _state_buffers(self, members: list[torch.Tensor], key: str) -> tuple[list[torch.Tensor], list[int]]:

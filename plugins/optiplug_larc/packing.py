@@ -19,6 +19,7 @@ singles), computed on the device, so no value ever has to travel to the host.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 import torch
@@ -28,7 +29,7 @@ SMALL_NUMEL = 4096
 
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 
-Signature = list[tuple[torch.Size, torch.dtype, torch.device, type]]
+Tensors = list[torch.Tensor]
 
 
 def _each(name: str, foreach: bool, tensors: list[torch.Tensor], *args: Any, **kwargs: Any) -> Any:
@@ -46,14 +47,18 @@ class Block:
     """``k`` small tensors of one shape: rows ``start:stop`` of their part's units.
 
     The block's tensors are stacked into buffers (one per ``name``: param, grad,
-    momentum, ...) that live as long as the layout, with their row views cached.
+    momentum, ...) that live as long as the layout. ``first`` is the position of the
+    block's first member in the group's list.
     """
 
-    def __init__(self, start: int, stop: int, shape: torch.Size, device: torch.device, dtype: torch.dtype) -> None:
-        self.start, self.stop, self.shape = start, stop, shape
-        self.device, self.dtype = device, dtype
+    def __init__(self, start: int, stop: int, first: torch.Tensor, position: int) -> None:
+        self.start, self.stop, self.first = start, stop, position
+        self.shape, self.device, self.dtype = first.shape, first.device, first.dtype
         self._buffers: dict[str, torch.Tensor] = {}
-        self._rows: dict[str, list[torch.Tensor]] = {}
+
+    def fits(self, tensor: torch.Tensor) -> bool:
+        """Whether ``tensor`` still has the block's shape, dtype and device."""
+        return tensor.shape == self.shape and tensor.dtype == self.dtype and tensor.device == self.device
 
     def stack(self, tensors: Sequence[torch.Tensor], name: str) -> torch.Tensor:
         """``tensors`` (this block's members, in order) copied into the ``name`` buffer."""
@@ -64,11 +69,8 @@ class Block:
         return torch.stack(tuple(tensors), out=buffer)
 
     def rows(self, name: str) -> list[torch.Tensor]:
-        """The ``name`` buffer's rows as views (made once)."""
-        rows = self._rows.get(name)
-        if rows is None:
-            rows = self._rows[name] = list(self._buffers[name].unbind(0))
-        return rows
+        """The ``name`` buffer's rows, as views."""
+        return list(self._buffers[name].unbind(0))
 
     def factors(self, vector: torch.Tensor) -> torch.Tensor:
         """The block's slice of a per-unit vector, shaped to broadcast over the stacked rows."""
@@ -91,10 +93,13 @@ class Part:
         self.ndims = [t.dim() for t in like]
         self.rows_in_blocks = blocks[-1].stop if blocks else 0
         self._memo: dict[Any, Any] = {}
+        self._getter = None if order == list(range(len(order))) else itemgetter(*order, order[0])
 
-    def pick(self, tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def pick(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         """The part's tensors out of the group's list, in unit order."""
-        return [tensors[i] for i in self.order]
+        if self._getter is None:
+            return tensors
+        return list(self._getter(tensors)[:-1])  # the extra index keeps itemgetter's result a tuple
 
     def pack(self, members: list[torch.Tensor], name: str) -> Packed:
         """``members`` (in unit order) packed: blocks stacked into the ``name`` buffers."""
@@ -104,7 +109,7 @@ class Part:
     def unpack_into(self, members: list[torch.Tensor], name: str) -> None:
         """Copy the blocks' ``name`` buffers back into ``members`` (singles were changed in place)."""
         if self.blocks:
-            rows = [row for block in self.blocks for row in block.rows(name)]
+            rows = self.memo(("rows", name), lambda: [row for b in self.blocks for row in b.rows(name)])
             torch._foreach_copy_(members[: self.rows_in_blocks], rows)
 
     def memo(self, key: Any, make: Callable[[], Any]) -> Any:
@@ -119,7 +124,7 @@ class Factors:
 
     def __init__(self, part: Part, vector: torch.Tensor) -> None:
         self.blocks = [block.factors(vector) for block in part.blocks]
-        self.singles = list(vector[part.rows_in_blocks :].unbind(0))
+        self.singles = list(vector[part.rows_in_blocks :].unbind(0)) if part.size > part.rows_in_blocks else []
 
 
 Scalar = float | torch.Tensor
@@ -199,21 +204,38 @@ class Layout:
     """How one group's tensors are split into parts; rebuilt when the tensors change."""
 
     def __init__(self, tensors: Sequence[torch.Tensor], small_numel: int = SMALL_NUMEL) -> None:
-        self.signature = signature(tensors)
+        self.pointers = pointers(tensors)
         kinds: dict[tuple[torch.device, torch.dtype, bool], list[int]] = {}
         for i, t in enumerate(tensors):
             kinds.setdefault((t.device, t.dtype, type(t) in _PLAIN_TYPES), []).append(i)
         self.parts = [_part(tensors, index, plain, small_numel) for (_d, _t, plain), index in kinds.items()]
+        self._blocks = [block for part in self.parts for block in part.blocks]
+
+    def fits(self, tensors: Sequence[torch.Tensor]) -> bool:
+        """Whether the layout still describes ``tensors``.
+
+        A tensor whose ``.data`` was replaced (``.to()``, ``.half()``, a new shape) has a
+        new storage; the first member of each block is also checked for shape, dtype and
+        device, which catches a block reshaped over its own storage.
+        """
+        return self.pointers == pointers(tensors) and all(b.fits(tensors[b.first]) for b in self._blocks)
 
 
-def grads_of(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """The gradients of ``params`` (each must have one)."""
-    return [cast(torch.Tensor, p.grad) for p in params]
+def pointers(tensors: Sequence[torch.Tensor]) -> list[Any]:
+    """Each tensor's storage address (its identity, shape, dtype and device if it has none)."""
+    try:
+        return list(map(torch.Tensor.data_ptr, tensors))
+    except RuntimeError:  # tensor subclasses without storage
+        return [(id(t), t.shape, t.dtype, t.device) for t in tensors]
 
 
-def signature(tensors: Sequence[torch.Tensor]) -> Signature:
-    """What a layout depends on: each tensor's shape, dtype, device and type."""
-    return [(t.shape, t.dtype, t.device, type(t)) for t in tensors]
+def with_grads(params: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The params that have a gradient, and those gradients (each ``.grad`` read once)."""
+    grads = [p.grad for p in params]
+    if any(g is None for g in grads):
+        params = [p for p, g in zip(params, grads, strict=True) if g is not None]
+        grads = [g for g in grads if g is not None]
+    return list(params), cast(list[torch.Tensor], grads)
 
 
 def _part(tensors: Sequence[torch.Tensor], index: list[int], plain: bool, small_numel: int) -> Part:
@@ -224,9 +246,8 @@ def _part(tensors: Sequence[torch.Tensor], index: list[int], plain: bool, small_
     stacked = {shape: members for shape, members in shapes.items() if len(members) > 1}
     order: list[int] = []
     blocks = []
-    first = tensors[index[0]]
-    for shape, members in stacked.items():
-        blocks.append(Block(len(order), len(order) + len(members), shape, first.device, first.dtype))
+    for members in stacked.values():
+        blocks.append(Block(len(order), len(order) + len(members), tensors[members[0]], members[0]))
         order.extend(members)
     in_blocks = set(order)
     order.extend(i for i in index if i not in in_blocks)
@@ -242,7 +263,7 @@ class LayoutCache:
     def get(self, index: int, tensors: Sequence[torch.Tensor]) -> Layout:
         """The layout of group ``index`` for ``tensors`` (the params that have grads)."""
         layout = self._layouts.get(index)
-        if layout is None or layout.signature != signature(tensors):
+        if layout is None or not layout.fits(tensors):
             layout = self._layouts[index] = Layout(tensors)
         return layout
 

@@ -10,7 +10,7 @@ import torch
 from optiplug.errors import join_path
 from optiplug_larc.checks import require_bool, require_number
 from optiplug_larc.packed_optimizer import PackedOptimizer
-from optiplug_larc.packing import Factors, Part, grads_of
+from optiplug_larc.packing import Factors, Part, Tensors
 
 
 def update_ratios(param_norms: torch.Tensor, update_norms: torch.Tensor, eta: float) -> torch.Tensor:
@@ -57,9 +57,9 @@ class VisslLARS(PackedOptimizer):
             require_number(group[name], join_path(path, name))
         require_bool(group["exclude_bias_and_norm"], join_path(path, "exclude_bias_and_norm"))
 
-    def _step_part(self, group: dict[str, Any], part: Part, members: list[torch.Tensor]) -> None:
+    def _step_part(self, group: dict[str, Any], part: Part, members: Tensors, grads: Tensors) -> None:
         params = part.pack(members, "param")
-        update = part.pack(grads_of(members), "grad").plus(params, group["weight_decay"])
+        update = part.pack(grads, "grad").plus(params, group["weight_decay"])
         adapted = part.memo(("adapted", group["exclude_bias_and_norm"]), lambda: _adapted(group, part))
         if adapted is not None:
             ratios = update_ratios(params.norms(), update.norms(), group["eta"])
