@@ -9,10 +9,14 @@ absolute (fvcore style) and optiplug multiplies its value by the group's ``lr_mu
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import attrs
 import torch
 
 from optiplug.config.validators import help_field
+
+Number = TypeVar("Number", torch.Tensor, float)
 
 
 @attrs.frozen
@@ -50,6 +54,6 @@ class ValueRange:
             return cls(options.min_value, base, relative=True)
         return cls(options.min_value, options.max_value, relative=False)
 
-    def __call__(self, eta: torch.Tensor) -> torch.Tensor:
-        """The value at each multiplier."""
+    def __call__(self, eta: Number) -> Number:
+        """The value at each multiplier (a tensor, or one float)."""
         return self.minimum + (self.peak - self.minimum) * eta

@@ -116,6 +116,17 @@ def _split_iteration(callback: IterationCallback | None) -> tuple[Envelope, Iter
     return Envelope(), callback
 
 
+class _Curve:
+    """A function of the update index, read by :class:`~optiplug.scheduler.ValueTable` a block at a time."""
+
+    def __init__(self, curve: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.values = curve
+
+
+def _progress(elapsed: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    return (elapsed / length).clamp(0.0, 1.0)
+
+
 class CyclicLRWithRestarts(LRScheduler):
     """adamwr's scheduler: per-batch lr and normalized weight decay over restart periods.
 
@@ -171,6 +182,7 @@ class CyclicLRWithRestarts(LRScheduler):
         self.periods = CeilPeriods(restart_period, t_mult)
         self.timebase = Timebase(Clock(self.batches_per_epoch), in_epochs=True)
         self._last_cycle = 0
+        self._columns()
         self._bind()
         self._last_lr = [group["lr"] for group in optimizer.param_groups]
 
@@ -227,6 +239,19 @@ class CyclicLRWithRestarts(LRScheduler):
         self.min_lrs = [float(g["minimum_lr"]) for g in groups]
         self.base_weight_decays = [float(g["initial_weight_decay"]) for g in groups]
 
+    def _columns(self) -> None:
+        """Where each update falls, in blocks of updates: what the fallback path and ``verbose`` read."""
+        where = Restarts(self.periods, self.shape, ValueRange(0.0, 1.0, relative=True), self.timebase)
+
+        def column(pick: Callable[[torch.Tensor], torch.Tensor]) -> ValueTable:
+            return ValueTable(_Curve(pick))
+
+        self._index = column(lambda steps: where.locate(steps)[0])
+        self._elapsed = column(lambda steps: where.locate(steps)[1])
+        self._length = column(lambda steps: where.locate(steps)[2])
+        self._profile = column(lambda steps: self.shape.profile(_progress(*where.locate(steps)[1:])))
+        self._envelope = column(lambda steps: self.shape.envelope(where.locate(steps)[0], steps))
+
     def _bind(self) -> None:
         """One restarts schedule and one normalized decay per group, from the current bases."""
         b, big_b = self.settings["batch_size"], self.settings["epoch_size"]
@@ -282,8 +307,8 @@ class CyclicLRWithRestarts(LRScheduler):
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _locate(self, k: int) -> tuple[float, float, float]:
-        index, elapsed, length = self.lr_schedules[0].locate(torch.tensor([float(k)], dtype=torch.float64))
-        return index.item(), elapsed.item(), length.item()
+        """Period index, epochs into the period (adamwr's t_cur) and the period's length, at update k."""
+        return self._index[k], self._elapsed[k], self._length[k]
 
     def _announce(self, index: int, k: int) -> None:
         if self.verbose and index > self._last_cycle:
@@ -296,21 +321,10 @@ class CyclicLRWithRestarts(LRScheduler):
         index = int(located)
         self._announce(index, k)
         self.callbacks.advance(index, k)
-        step = torch.tensor([float(k)], dtype=torch.float64)
-        if self.policy_fn is not None:
-            profile = float(self.policy_fn(elapsed, int(length)))
-        else:
-            profile = float(
-                self.shape.profile(torch.tensor([min(max(elapsed / length, 0.0), 1.0)], dtype=torch.float64))
-            )
-        envelope = float(self.shape.envelope(torch.tensor([float(index)], dtype=torch.float64), step))
-        low, high = self.callbacks.eta_min, self.callbacks.eta_max * envelope
-        eta = torch.tensor([low + (high - low) * profile], dtype=torch.float64)
-        period = torch.tensor([length], dtype=torch.float64)
-        return [
-            (float(s.range(eta)), float(d.value_of(eta, period)))
-            for s, d in zip(self.lr_schedules, self.decays, strict=True)
-        ]
+        profile = self._profile[k] if self.policy_fn is None else float(self.policy_fn(elapsed, int(length)))
+        low, high = self.callbacks.eta_min, self.callbacks.eta_max * self._envelope[k]
+        eta = low + (high - low) * profile
+        return [(s.range(eta), d.value_of(eta, length)) for s, d in zip(self.lr_schedules, self.decays, strict=True)]
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
         """The lrs the groups hold now."""

@@ -22,6 +22,7 @@ from optiplug import Clock, ConfigError, Schedule, ScheduleConfig, ScheduleConte
 from optiplug.config.validators import help_field, positive
 from optiplug.errors import join_path
 from optiplug.schedule import EpochHeld
+from optiplug_cyclic.ranges import Number
 
 Curve = Callable[[torch.Tensor], torch.Tensor]
 
@@ -66,9 +67,9 @@ class NormalizedDecay:
         self.batch_size = float(batch_size)
         self.epoch_size = float(epoch_size)
 
-    def value_of(self, eta: torch.Tensor, period_epochs: torch.Tensor) -> torch.Tensor:
-        """The decay for a multiplier and a period (in epochs)."""
-        return self.base * eta * torch.sqrt(self.batch_size / (self.epoch_size * period_epochs))
+    def value_of(self, eta: Number, period_epochs: Number) -> Number:
+        """The decay for a multiplier and a period in epochs (tensors, or one float each)."""
+        return self.base * eta * (self.batch_size / (self.epoch_size * period_epochs)) ** 0.5
 
     def values(self, steps: torch.Tensor) -> torch.Tensor:
         """The decay at each step."""

@@ -184,3 +184,11 @@ class _Half:
 
     def values(self, steps):
         return torch.full_like(steps, self.base / 2)
+
+
+def test_follows_an_epoch_held_schedule_epoch_by_epoch():
+    restarts = {"name": "restarts", "period_epochs": 2, "update_interval": "epoch"}
+    mapping = {"name": "normalized_decay", "batch_size": 1, "epoch_size": 4, "schedule": restarts}
+    values = evaluate(schedule(mapping), Clock(4, 16.0), optiplug.get_registry(), base=1.0).tolist()
+    want = [cos_shape((k // 4 % 2) / 2) * math.sqrt(1 / (4 * 2)) for k in range(16)]
+    assert values == pytest.approx(want, rel=1e-12)
