@@ -175,8 +175,8 @@ def _check_run(recipe: Recipe, run: RunLength, context: DialectContext) -> None:
         return
     if run.max_epochs is not None and context.steps_per_epoch is None:
         raise ConfigError(
-            f"the EpochBasedRunner runs {run.max_epochs} epochs: pass steps_per_epoch (iterations per epoch, "
-            "len(data_loader)) to build()",
+            f"the EpochBasedRunner runs {run.max_epochs} epochs: pass steps_per_epoch, its iterations per epoch "
+            "(len(data_loader)): build(..., steps_per_epoch=N) or optiplug --steps-per-epoch N",
             "runner",
         )
     clock = resolve_clock(recipe, context.steps_per_epoch, context.num_epochs)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import math
 import operator
 from collections.abc import Callable
 from pathlib import Path
@@ -187,6 +188,13 @@ def _without_delete(value: Any) -> Any:
     return value
 
 
+def _power_bits(base: Any, exponent: Any) -> float:
+    """About how many bits ``base ** exponent`` has, for whole numbers (0 when it cannot grow)."""
+    if not (isinstance(base, int) and isinstance(exponent, int)) or exponent <= 0 or abs(base) <= 1:
+        return 0.0
+    return exponent * math.log2(abs(base))
+
+
 def _is_docstring(statement: ast.stmt) -> bool:
     return (
         isinstance(statement, ast.Expr)
@@ -317,22 +325,21 @@ class _Reader:
                 f"arithmetic is allowed on numbers only (and + on two strings, lists or tuples), got {shown}",
                 path,
             )
+        if op is operator.pow and _power_bits(*operands) > MAX_INT_BITS:
+            raise self.error(node, f"the number would have more than {MAX_INT_BITS} bits", path)
         try:
             result = op(*operands)
         except (ArithmeticError, ValueError) as exc:
             raise self.error(node, f"{type(exc).__name__}: {exc}", path) from None
         if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
-            raise self.error(node, f"the number has more than {MAX_INT_BITS} bits", path)
+            raise self.error(node, f"the number would have more than {MAX_INT_BITS} bits", path)
         if isinstance(result, complex):
             raise self.error(node, "the result is a complex number", path)
         return result
 
     @staticmethod
     def _allowed(op: Callable[..., Any], operands: list[Any]) -> bool:
-        numbers = all(isinstance(o, int | float) and not isinstance(o, bool) for o in operands)
-        if numbers:
-            if op is operator.pow and isinstance(operands[1], int) and abs(operands[1]) > MAX_INT_BITS:
-                return isinstance(operands[0], float) or abs(operands[0]) <= 1
+        if all(isinstance(o, int | float) and not isinstance(o, bool) for o in operands):
             return True
         joined = op is operator.add and len(operands) == 2 and type(operands[0]) is type(operands[1])
         return (

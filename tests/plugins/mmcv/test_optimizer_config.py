@@ -201,3 +201,38 @@ def test_optimizer_config_errors_name_the_path(optimizer_config, path, words):
         optiplug.build(dict(optimizer=dict(type="SGD", lr=0.1), optimizer_config=optimizer_config), Probe())
     assert caught.value.path == path, str(caught.value)
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(("max_iters", "n"), [(8, 3), (10, 3), (9, 3), (5, 1), (2, 4), (7, 7)])
+def test_loss_factor_lists(max_iters, n):
+    """MMEngine's OptimWrapper arithmetic (spec 6.2): n while i < T - T % n, then T % n; update at i % n == 0 or T."""
+    rem = max_iters % n
+    expected_factors = [n if i < max_iters - rem else rem for i in range(max_iters)]
+    expected_updates = [i for i in range(max_iters) if (i + 1) % n == 0 or i + 1 == max_iters]
+    config = dict(
+        optimizer=dict(type="SGD", lr=0.1),
+        optimizer_config=dict(type="GradientCumulativeOptimizerHook", cumulative_iters=n),
+        runner=dict(type="IterBasedRunner", max_iters=max_iters),
+    )
+    factors, updates = drive(config, max_iters)
+    assert factors == expected_factors
+    assert updates == expected_updates
+
+
+def test_without_a_run_length_every_loss_is_divided_by_n():
+    config = dict(optimizer=dict(type="SGD", lr=0.1), optimizer_config=dict(update_interval=3))
+    factors, updates = drive(config, 7)
+    assert factors == [3] * 7
+    assert updates == [2, 5]
+
+
+def drive(config, iterations):
+    """The loss divisor of each iteration, and the iterations that updated."""
+    model = Probe()
+    built = optiplug.build(config, model)
+    factors, updates = [], []
+    for i, c in enumerate(coefficients(iterations)):
+        factors.append(built.loss_factor())
+        if built.step(model.loss(c)):
+            updates.append(i)
+    return factors, updates
