@@ -46,17 +46,17 @@ def trust_ratios(
     lr: float | torch.Tensor,
     clip: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-tensor gradient scale and weight decay (vectors), apex's formula with its zero-norm rule.
+    """Per-tensor gradient scale (a vector) and where it applies, apex's formula and zero-norm rule.
 
-    Where either norm is 0 the scale is 1 and the decay 0, so the gradient is left as is.
+    Returns ``(scale, adapt)``: ``adapt`` is False where either norm is 0; there the
+    scale is 1 and no weight decay may be added, so the gradient is left as it is.
     """
-    ratio = param_norms * trust_coefficient / (grad_norms + param_norms * weight_decay + eps)
+    denominator = torch.mul(param_norms, weight_decay).add_(grad_norms).add_(eps)
+    ratio = torch.mul(param_norms, trust_coefficient).div_(denominator)
     if clip:
-        ratio = torch.clamp(ratio / lr, max=1.0)
-    adapt = torch.logical_and(param_norms, grad_norms)  # both norms non-zero
-    scale = torch.where(adapt, ratio, 1.0)
-    decay = adapt.to(ratio.dtype) * weight_decay
-    return scale, decay
+        ratio = ratio.div_(lr).clamp_(max=1.0)
+    adapt = torch.logical_and(param_norms, grad_norms)
+    return torch.where(adapt, ratio, 1.0), adapt
 
 
 def _check_options(trust_coefficient: float, eps: float) -> None:
@@ -231,7 +231,7 @@ class LARC(Optimizer):
 
     def _rescale(self, item: _GroupWork) -> None:
         weight_decay = item.group.get("weight_decay", 0.0)
-        scale, decay = trust_ratios(
+        scale, adapt = trust_ratios(
             item.param_norms,
             item.grad_norms,
             trust_coefficient=self.trust_coefficient,
@@ -241,6 +241,7 @@ class LARC(Optimizer):
             clip=self.clip,
         )
         if isinstance(weight_decay, torch.Tensor) or weight_decay != 0:
+            decay = adapt.to(scale.dtype).mul_(weight_decay)
             item.grads.addcmul_(item.params, Factors(item.part, decay))
         item.grads.mul_(Factors(item.part, scale))
         item.part.unpack_into(item.targets, "grad")
