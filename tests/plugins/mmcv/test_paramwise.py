@@ -274,6 +274,24 @@ def test_paramwise_cfg_per_parameter(label):
     assert len(built.optimizer.param_groups) == len(distinct)
 
 
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        dict(bias_lr_mult=2, bias_decay_mult=0.5, norm_decay_mult=0),
+        dict(norm_decay_mult=0, custom_keys={"head": dict(lr_mult=10), "bn1.bias": dict(decay_mult=3)}),
+    ],
+    ids=["type-rules", "custom-keys"],
+)
+def test_paramwise_cfg_on_conv_bn_head(cfg, conv_bn_head):
+    built = optiplug.build(
+        dict(optimizer=dict(type="SGD", lr=0.01, weight_decay=1e-4, paramwise_cfg=cfg)), conv_bn_head
+    )
+    got = {n: (o["lr"], o["weight_decay"]) for n, o in options_by_name(built, conv_bn_head).items()}
+    expected = {n: (o["lr"], o["weight_decay"]) for n, o in mmcv_options(conv_bn_head, 0.01, 1e-4, cfg).items()}
+    assert got == expected
+    assert len(built.optimizer.param_groups) == len(set(expected.values()))
+
+
 def test_custom_keys_precedence():
     # mmcv's test_default_optimizer_constructor: 'param1' beats 'sub' for sub.param1; 'sub.gn' beats norm_decay_mult.
     model = ExampleModel()
