@@ -54,6 +54,7 @@ class Block:
     def __init__(self, start: int, stop: int, first: torch.Tensor, position: int) -> None:
         self.start, self.stop, self.first = start, stop, position
         self.shape, self.device, self.dtype = first.shape, first.device, first.dtype
+        self.row_numel = first.numel()
         self._buffers: dict[str, torch.Tensor] = {}
 
     def fits(self, tensor: torch.Tensor) -> bool:
@@ -143,7 +144,10 @@ class Packed:
 
     def norms(self) -> torch.Tensor:
         """The 2-norm of every unit, as one vector."""
-        pieces = [torch.linalg.vector_norm(b.reshape(b.shape[0], -1), dim=1) for b in self.blocks]
+        pieces = [
+            torch.linalg.vector_norm(b.view(b.shape[0], block.row_numel), dim=1)
+            for b, block in zip(self.blocks, self.part.blocks, strict=True)
+        ]
         if self.singles:
             pieces.append(torch.stack(_each("norm", self.part.foreach, self.singles)))
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces)

@@ -182,3 +182,16 @@ def test_bad_lars_option_from_a_rule(conv_bn_head):
     with pytest.raises(ConfigError) as info:
         optiplug.build(recipe, conv_bn_head)
     assert "eta" in str(info.value) and "-1.0" in str(info.value)
+
+
+def test_larc_steps_through_a_grad_scaler(conv_bn_head, batch):
+    plain_model = copy.deepcopy(conv_bn_head)
+    built = optiplug.build(LARC_RECIPE, conv_bn_head, steps_per_epoch=4, num_epochs=2)
+    plain = optiplug.build(LARC_RECIPE, plain_model, steps_per_epoch=4, num_epochs=2)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**6)
+    for loss, plain_loss in zip(losses(conv_bn_head, batch, 2), losses(plain_model, batch, 2), strict=True):
+        assert built.step(loss, scaler)
+        plain.step(plain_loss)
+    assert built.scheduler.last_epoch == 2
+    for a, b in zip(conv_bn_head.parameters(), plain_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b)  # unscaled before LARC reads the norms

@@ -17,7 +17,13 @@ class Wrapped(torch.Tensor):
 
 def test_equal_small_shapes_are_stacked_and_the_rest_are_singles():
     big = SMALL_NUMEL + 1
-    tensors = [torch.ones(3, 4), torch.ones(big), torch.ones(3, 4), torch.ones(5), torch.ones(3, 4, dtype=torch.float64)]
+    tensors = [
+        torch.ones(3, 4),
+        torch.ones(big),
+        torch.ones(3, 4),
+        torch.ones(5),
+        torch.ones(3, 4, dtype=torch.float64),
+    ]
     parts = Layout(tensors).parts
     assert [(p.foreach, p.size) for p in parts] == [(True, 4), (True, 1)]
     float_part = parts[0]
@@ -89,3 +95,22 @@ def test_larc_follows_a_dtype_change_of_the_parameters():
     for p in params:
         assert p.dtype == torch.float64
         torch.testing.assert_close(p.detach(), torch.full((3,), first - 0.1 * rate * 2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda ps: LARC(torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01)),
+        lambda ps: LARS(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+        lambda ps: VisslLARS(ps, lr=0.1, weight_decay=0.01),
+    ],
+)
+def test_empty_tensors_are_harmless(make_optimizer):
+    params = [torch.nn.Parameter(torch.ones(s)) for s in [(0,), (0,), (0, 3), (2,), (2,)]]
+    optimizer = make_optimizer(params)
+    for _ in range(2):
+        for p in params:
+            p.grad = torch.ones_like(p)
+        optimizer.step()
+    assert all(torch.isfinite(p).all() for p in params)
+    assert (params[3] < 1).all()
