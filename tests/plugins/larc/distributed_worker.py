@@ -1,6 +1,7 @@
 """One rank of the distributed-norm test: LARC(distributed_norm=True) on this rank's shard.
 
-Run as ``python distributed_worker.py RANK WORLD PORT OUT``; the shards are the rows
+Run as ``python distributed_worker.py RANK WORLD STORE OUT`` (STORE: a file both ranks
+rendezvous through, so no port can be taken by someone else); the shards are the rows
 ``RANK::WORLD`` of the tensors ``shared_tensors()`` makes, and the updated shards are
 saved to OUT.
 """
@@ -32,9 +33,9 @@ def larc_step(pairs: list[tuple[torch.Tensor, torch.Tensor]], distributed_norm: 
 
 
 def main() -> None:
-    rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    rank, world, store, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         shards = [(w[rank::world].contiguous(), g[rank::world].contiguous()) for w, g in shared_tensors()]
         torch.save(larc_step(shards, distributed_norm=True), out)
