@@ -44,3 +44,17 @@ def optiplug_optimizers() -> list[OptimizerSpec]:
             description="LARS as in VISSL / Barlow Twins: ratio on the decayed grad, mu from zeros, no eps",
         ),
     ]
+
+
+_CLASSES = {"LARC": "optiplug_larc.larc", "LARS": "optiplug_larc.lars", "VisslLARS": "optiplug_larc.vissl_lars"}
+
+__all__ = ["LARC", "LARS", "VisslLARS", "optiplug_optimizers", "optiplug_wrappers"]
+
+
+def __getattr__(name: str) -> object:
+    """``from optiplug_larc import LARC`` (and LARS, VisslLARS), imported on first use."""
+    if name in _CLASSES:
+        import importlib
+
+        return getattr(importlib.import_module(_CLASSES[name]), name)
+    raise AttributeError(f"module 'optiplug_larc' has no attribute {name!r}")
