@@ -8,6 +8,10 @@ from torch import nn
 
 import optiplug.plugins
 
+# Test tensors are tiny: one thread is faster than two fighting over the shared cores,
+# and results do not depend on the machine's core count.
+torch.set_num_threads(1)
+
 
 class ConvBnHead(nn.Module):
     """conv1 + bn1 (a trunk) and a linear head, the spec's checked example shape."""

@@ -48,7 +48,8 @@ class ScheduleBinder:
             group_base = float(value or 0.0)
             schedule = build_schedule(config, self.clock, self.registry, base=group_base, path=path)
             relative = is_relative(schedule, spec)
-            table = self.tables.setdefault((repr(config), group_base if relative else None), ValueTable(schedule))
+            key = (repr(config), group_base if relative else None)
+            table = self.tables.setdefault(key, ValueTable(schedule, path=path))
             if relative:
                 bindings.append(Binding(index, target, table, 1.0, into_betas))
             elif setting is None or setting.scaled:

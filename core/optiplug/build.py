@@ -11,6 +11,7 @@ from torch.optim import Optimizer
 from optiplug.binding import ScheduleBinder
 from optiplug.built import Built, GroupSummary
 from optiplug.config.loaders import load
+from optiplug.config.numbers import is_number, number_problem, parse_float
 from optiplug.config.parse import parse_recipe, unstructure_recipe
 from optiplug.config.recipe import Recipe
 from optiplug.errors import ConfigError, join_path
@@ -161,7 +162,7 @@ def optimizer_arguments(
             raise ConfigError(
                 f"unknown argument{did_you_mean(key, named)}; accepted: {', '.join(named)}", join_path(path, key)
             )
-        checked[key] = _coerce(value, named[key].default if key in named else None, join_path(path, key))
+        checked[key] = _coerce(key, value, named[key].default if key in named else None, join_path(path, key))
     defaults = {k: p.default for k, p in named.items() if p.default is not p.empty and not _is_required(p.default)}
     return checked, defaults | checked
 
@@ -170,18 +171,18 @@ def _is_required(value: Any) -> bool:
     return type(value).__name__ == "_RequiredParameter"
 
 
-def _coerce(value: Any, default: Any, path: str) -> Any:
-    """YAML reads ``1e-08`` as a string: make it the float the signature expects."""
-    import math
-
+def _coerce(key: str, value: Any, default: Any, path: str) -> Any:
+    """A keyword argument checked against its default's type (YAML's ``1e-08`` string is a float)."""
     if isinstance(default, float) and isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ConfigError(f"expected a number, got {value!r}", path) from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"expected a finite number, got {value!r}", path)
-    return value
+        number, problem = parse_float(value)
+        if number is None:
+            raise ConfigError(problem or "expected a number", path)
+        value = number
+    if default is None or default is inspect.Parameter.empty or _is_required(default):
+        if isinstance(value, int | float) and not isinstance(value, bool) and number_problem(value):
+            raise ConfigError(str(number_problem(value)), path)
+        return value
+    return checked_option(key, value, default, path)
 
 
 def make_optimizer(recipe: Recipe, plans: list[GroupPlan], registry: Registry) -> tuple[Optimizer, dict[str, Any]]:
@@ -191,6 +192,8 @@ def make_optimizer(recipe: Recipe, plans: list[GroupPlan], registry: Registry) -
     groups = [group_options(plan, base, i) for i, plan in enumerate(plans)]
     try:
         optimizer = spec.factory(groups, **kwargs)
+    except ConfigError as exc:
+        raise exc.under("optimizer") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"{spec.name} refused the arguments: {exc}", "optimizer") from exc
     return optimizer, base
@@ -200,16 +203,43 @@ def group_options(plan: GroupPlan, base: Mapping[str, Any], index: int) -> dict[
     """A torch param-group dict: the plan's fixed options and the scaled ones resolved."""
     group: dict[str, Any] = {"params": plan.params}
     for option, setting in plan.settings.items():
+        reference = base.get(option)
         if not setting.scaled:
-            group[option] = setting.value
-            continue
-        if not isinstance(base.get(option), int | float) or isinstance(base.get(option), bool):
+            group[option] = checked_option(option, setting.value, reference, setting.origin)
+        elif _is_number(reference):
+            group[option] = reference * setting.value
+        else:
             raise ConfigError(
-                f"{option}_mult needs the optimizer's {option}, which is not set; give optimizer.{option}",
-                f"rules ({', '.join(plan.rules)})",
+                f"{option}_mult needs a number for the optimizer's {option}, which is {reference!r}; "
+                f"give optimizer.{option}",
+                setting.origin,
             )
-        group[option] = base[option] * setting.value
     return group
+
+
+def _is_number(value: Any) -> bool:
+    return is_number(value)
+
+
+def checked_option(option: str, value: Any, reference: Any, path: str) -> Any:
+    """A group option's value, checked against the optimizer's own value of that option."""
+    if isinstance(reference, bool) or (reference is None and isinstance(value, bool)):
+        if isinstance(value, bool):
+            return value
+        expected = "true or false"
+    elif _is_number(reference) or (reference is None and _is_number(value)):
+        if _is_number(value):
+            return value
+        raise ConfigError(str(number_problem(value)), path)
+    elif isinstance(reference, str) and isinstance(value, str):
+        return value
+    elif isinstance(reference, tuple | list) and isinstance(value, tuple | list):
+        if len(value) == len(reference) and all(_is_number(v) for v in value):
+            return tuple(value)
+        expected = f"{len(reference)} numbers"
+    else:
+        expected = f"a value like the optimizer's {option} ({reference!r})"
+    raise ConfigError(f"expected {expected}, got {value!r}", path)
 
 
 def describe(recipe: Recipe, registry: Registry | None = None) -> dict[str, Any]:

@@ -324,21 +324,11 @@ def _run_summary(built: Built) -> str:
 
 
 def resolved_recipe(built: Built) -> dict[str, Any]:
-    """The built recipe as plain data, leaving out fields of the fixed sections (run, clip, ...) at their defaults."""
-    import attrs
-
+    """The built recipe as plain data that YAML can write (defaults left out)."""
     from optiplug.config.parse import unstructure_recipe
-    from optiplug.config.recipe import AccumulationConfig, ClipConfig, RunConfig, ScalingConfig
     from optiplug.registry import get_registry
 
-    data: dict[str, Any] = _plain(unstructure_recipe(built.recipe, get_registry()))
-    fixed = {"lr_scaling": ScalingConfig, "clip": ClipConfig, "accumulation": AccumulationConfig, "run": RunConfig}
-    for name, cls in fixed.items():
-        section = data.get(name)
-        if isinstance(section, dict):
-            defaults = {f.name: f.default for f in attrs.fields(cls)}
-            data[name] = {k: v for k, v in section.items() if defaults.get(k, attrs.NOTHING) != v}
-    return data
+    return _plain(unstructure_recipe(built.recipe, get_registry()))  # type: ignore[no-any-return]
 
 
 def _plain(data: Any) -> Any:

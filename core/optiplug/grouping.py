@@ -45,6 +45,7 @@ class Setting:
 
     value: Any
     scaled: bool = False
+    origin: str = attrs.field(default="", eq=False)
 
 
 @attrs.define
@@ -162,8 +163,8 @@ def plan_groups(model: Any, rules: Iterable[RuleConfig], registry: Registry, pat
             hits[i] += 1
             labels.append(rule.label)
             if isinstance(outcome, Mapping):
-                _apply(settings, outcome)
-            _apply(settings, rule.config.set)
+                _apply(settings, outcome, rule.path)
+            _apply(settings, rule.config.set, join_path(rule.path, "set"))
             schedules.update(rule.config.schedules)
         key = (_freeze(settings), tuple(sorted((k, repr(v)) for k, v in schedules.items())))
         group = groups.get(key)
@@ -178,10 +179,10 @@ def plan_groups(model: Any, rules: Iterable[RuleConfig], registry: Registry, pat
     return list(groups.values())
 
 
-def _apply(settings: dict[str, Setting], options: Mapping[str, Any]) -> None:
+def _apply(settings: dict[str, Setting], options: Mapping[str, Any], origin: str) -> None:
     for key, value in options.items():
         option, scaled = option_of(key)
-        settings[option] = Setting(value, scaled)
+        settings[option] = Setting(value, scaled, join_path(origin, key))
 
 
 def _freeze(settings: Mapping[str, Setting]) -> tuple[tuple[str, bool, str], ...]:

@@ -18,7 +18,8 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from optiplug.errors import StateError
+from optiplug.config.numbers import FLOAT_LIMIT
+from optiplug.errors import ConfigError, StateError
 from optiplug.records import Clock, Schedule
 
 BLOCK = 2048
@@ -27,9 +28,10 @@ BLOCK = 2048
 class ValueTable:
     """A schedule's values, computed one block of updates at a time and kept as floats."""
 
-    def __init__(self, schedule: Schedule, block: int = BLOCK) -> None:
+    def __init__(self, schedule: Schedule, block: int = BLOCK, path: str = "") -> None:
         self.schedule = schedule
         self.block = block
+        self.path = path
         self._start = -1
         self._values: list[float] = []
 
@@ -37,9 +39,22 @@ class ValueTable:
         start = step - step % self.block
         if start != self._start:
             steps = torch.arange(start, start + self.block, dtype=torch.float64)
-            self._values = self.schedule.values(steps).tolist()
+            values = self.schedule.values(steps)
+            self._check(values, start)
+            self._values = values.tolist()
             self._start = start
         return self._values[step - start]
+
+    def _check(self, values: torch.Tensor, start: int) -> None:
+        """Refuse values a float32 parameter cannot take (NaN, inf, beyond 3e38)."""
+        bad = ~(values.abs() <= FLOAT_LIMIT)
+        if bool(bad.any()):
+            first = int(bad.nonzero()[0, 0])
+            raise ConfigError(
+                f"the schedule gives {values[first].item()!r} at update {start + first}; "
+                "values must be finite and below 3e38 in magnitude",
+                self.path,
+            )
 
 
 @attrs.frozen
@@ -123,7 +138,7 @@ class OptiplugScheduler(LRScheduler):
             step = int(total)
         groups = self.optimizer.param_groups
         if len(groups) != self._bound_groups:
-            self._bind_added_groups(groups)
+            self.bind_added_groups()
         for b in self.bindings:
             value = b.table[step] * b.scale
             group = groups[b.group]
@@ -133,8 +148,9 @@ class OptiplugScheduler(LRScheduler):
                 group[b.option] = value
         self._last_lr = [group["lr"] for group in groups]
 
-    def _bind_added_groups(self, groups: list[dict[str, Any]]) -> None:
-        """Schedule groups added with ``add_param_group`` after the build."""
+    def bind_added_groups(self) -> None:
+        """Schedule groups added with ``add_param_group`` since the build (done at every step too)."""
+        groups = self.optimizer.param_groups
         for index in range(self._bound_groups, len(groups)):
             if self.bind_added is not None:
                 self.bindings.extend(self.bind_added(index, groups[index]))

@@ -13,7 +13,7 @@ import attrs
 import torch
 
 from optiplug import ConfigError, ScheduleContext, ScheduleSpec
-from optiplug.config.validators import finite_list, help_field, increasing, non_negative, positive
+from optiplug.config.validators import finite_list, help_field, in_range, increasing, non_negative, positive
 from optiplug.schedule import WHERE_EPSILON, progress
 
 
@@ -160,7 +160,9 @@ class StepWithFixedGammaConfig:
     """``step_with_fixed_gamma``: base_value, times gamma num_decays times, in equal parts."""
 
     base_value: float = help_field("Value of the first part.", validator=positive())
-    num_decays: int = help_field("How many times the value is multiplied by gamma.", validator=positive())
+    num_decays: int = help_field(
+        "How many times the value is multiplied by gamma (at most 100,000).", validator=in_range(1, 100_000)
+    )
     gamma: float = help_field("The factor of each decay.", validator=positive())
     num_updates: int | None = help_field("Validated only (fvcore).", default=None, validator=positive())
 

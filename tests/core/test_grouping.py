@@ -158,10 +158,24 @@ def test_bad_models_are_refused_clearly(model, message):
 
 def test_multiplier_without_optimizer_value_is_a_config_error(conv_bn_head):
     config = {"optimizer": {"name": "adagrad"}, "rules": [{"kind": "bias", "set": {"momentum_mult": 2}}]}
-    with pytest.raises(optiplug.ConfigError, match="momentum_mult needs the optimizer's momentum"):
+    with pytest.raises(optiplug.ConfigError, match=r"rules\[0\].set.momentum_mult: momentum_mult needs a number"):
         optiplug.build(config, conv_bn_head)
 
 
 def test_invalid_regex_names_the_rule(conv_bn_head):
     with pytest.raises(optiplug.ConfigError, match=r"rules\[1\].pattern: invalid regular expression '\('"):
         build([{"kind": "bias"}, {"kind": "regex", "pattern": "("}], conv_bn_head)
+
+
+def test_option_values_must_fit_the_optimizer(conv_bn_head):
+    cases = [
+        ({"weight_decay": "abc"}, r"rules\[0\].set.weight_decay: expected a number, got 'abc'"),
+        ({"nesterov": 1}, r"rules\[0\].set.nesterov: expected true or false, got 1"),
+    ]
+    for options, message in cases:
+        with pytest.raises(optiplug.ConfigError, match=message):
+            build([{"kind": "bias", "set": options}], conv_bn_head)
+    with pytest.raises(optiplug.ConfigError, match=r"rules\[0\].set.betas: expected 2 numbers, got \[0.9\]"):
+        optiplug.build(
+            {"optimizer": {"name": "adam"}, "rules": [{"kind": "bias", "set": {"betas": [0.9]}}]}, conv_bn_head
+        )

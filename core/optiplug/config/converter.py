@@ -18,31 +18,36 @@ import attrs
 import cattrs
 from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
 
+from optiplug.config.numbers import INT_LIMIT, parse_float
 from optiplug.errors import ConfigError, did_you_mean, join_path
+
+NormType = typing.NewType("NormType", float)
+"""A p-norm's p: a positive number or ``inf``."""
 
 T = TypeVar("T")
 
 
 def _float(value: Any, _type: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"expected a number, got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"expected a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ConfigError(f"expected a finite number, got {value!r}")
+    number, problem = parse_float(value)
+    if number is None:
+        raise ConfigError(problem or f"expected a number, got {value!r}")
     return number
 
 
 def _int(value: Any, _type: Any) -> int:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"expected a whole number, got {value!r}")
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if not isinstance(value, int):
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
         raise ConfigError(f"expected a whole number, got {value!r}")
-    return value
+    if abs(value) > INT_LIMIT:
+        raise ConfigError(f"expected a whole number below 2**53, got {value!r}")
+    return int(value)
+
+
+def _norm_type(value: Any, _type: Any) -> float:
+    if value in ("inf", "Inf", "INF") or value == math.inf:
+        return math.inf
+    return _float(value, float)
 
 
 def _bool(value: Any, _type: Any) -> bool:
@@ -72,6 +77,7 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, _int)
     conv.register_structure_hook(bool, _bool)
     conv.register_structure_hook(str, _str)
+    conv.register_structure_hook(NormType, _norm_type)
 
     def sequence_factory(type_: Any) -> Any:
         args = typing.get_args(type_)

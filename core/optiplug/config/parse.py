@@ -9,11 +9,16 @@ import attrs
 import cattrs
 
 from optiplug.config.converter import make_converter, structure
+from optiplug.config.numbers import number_problem
 from optiplug.config.recipe import (
     INTERVALS,
+    AccumulationConfig,
+    ClipConfig,
     OptimizerConfig,
     Recipe,
     RuleConfig,
+    RunConfig,
+    ScalingConfig,
     ScheduleConfig,
     WrapperConfig,
 )
@@ -97,13 +102,15 @@ def recipe_converter(registry: Registry) -> cattrs.Converter:
 
 
 def _check_options(options: Mapping[str, Any]) -> None:
-    import math
-
     for key, value in options.items():
-        if isinstance(value, bool) or value is None:
+        if value is None:
+            raise ConfigError("an option needs a value or a multiplier, got null", f"set.{key}")
+        if isinstance(value, bool | str):
             continue
-        if isinstance(value, int | float) and not math.isfinite(value):
-            raise ConfigError(f"must be finite, got {value!r}", f"set.{key}")
+        items = value if isinstance(value, list | tuple) else [value]
+        problem = next((p for p in map(number_problem, items) if p), None)
+        if problem:
+            raise ConfigError(problem, f"set.{key}")
         if key.endswith("_mult") and (not isinstance(value, int | float) or value < 0):
             raise ConfigError(f"a multiplier must be a number >= 0, got {value!r}", f"set.{key}")
 
@@ -154,8 +161,20 @@ def _defaults(registry: Registry) -> dict[str, Any]:
     return converter_for(registry).unstructure(Recipe())  # type: ignore[no-any-return]
 
 
+SECTIONS = {"lr_scaling": ScalingConfig, "clip": ClipConfig, "accumulation": AccumulationConfig, "run": RunConfig}
+
+
 def _drop_defaults(data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in defaults or defaults[k] != v or k == "optimizer"}
+    """Leave out sections equal to their default, and inside the fixed sections the fields at their default."""
+    out = {}
+    for key, value in data.items():
+        if key != "optimizer" and value == defaults.get(key):
+            continue
+        if key in SECTIONS and isinstance(value, dict):
+            fields = {f.name: f.default for f in attrs.fields(SECTIONS[key])}
+            value = {k: v for k, v in value.items() if fields.get(k, attrs.NOTHING) != v}
+        out[key] = value
+    return out
 
 
 def converter_for(registry: Registry) -> cattrs.Converter:

@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from optiplug.config.converter import NormType
 from optiplug.config.validators import help_field, non_negative, one_of, positive
 
 INTERVALS = ("step", "epoch")
@@ -102,8 +103,8 @@ class ClipConfig:
     max_norm: float | None = help_field(
         "Clip the total gradient norm to this value.", default=None, validator=positive()
     )
-    norm_type: float = help_field(
-        "The p of the p-norm (2.0; inf is written as 'inf').", default=2.0, validator=positive()
+    norm_type: NormType = help_field(
+        "The p of the p-norm (2.0; the largest element: inf).", default=NormType(2.0), validator=positive()
     )
     clip_value: float | None = help_field("Clip each gradient element to [-v, v].", default=None, validator=positive())
 

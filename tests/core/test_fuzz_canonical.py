@@ -1,0 +1,67 @@
+"""Fuzzed canonical recipes: a build that trains three steps, or a ConfigError; never another exception."""
+
+from __future__ import annotations
+
+from hypothesis import given
+
+import optiplug
+from fuzzing import FUZZ_SETTINGS, build_and_train, mutated_configs
+
+BASES = [
+    {
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True},
+        "rules": [
+            {"kind": "norm", "set": {"weight_decay": 0}},
+            {"kind": "bias", "set": {"weight_decay": 0}},
+            {"kind": "regex", "pattern": "^head", "set": {"lr_mult": 10}},
+        ],
+        "schedules": {
+            "lr": {
+                "name": "composite",
+                "schedulers": [
+                    {"name": "linear", "start_value": 0.01, "end_value": 0.1},
+                    {"name": "cosine", "start_value": 0.1, "end_value": 0.0},
+                ],
+                "lengths": [0.25, 0.75],
+                "interval_scaling": ["rescaled", "fixed"],
+            },
+            "momentum": {"name": "linear", "start_value": 0.85, "end_value": 0.95},
+        },
+        "clip": {"max_norm": 1.0, "norm_type": 2.0},
+        "accumulation": {"steps": 2},
+        "run": {"num_epochs": 2, "steps_per_epoch": 3},
+    },
+    {
+        "optimizer": {"name": "adamw", "lr": 1e-3, "betas": [0.9, 0.99], "weight_decay": 0.05},
+        "rules": [
+            {"kind": "ndim", "max": 1, "set": {"weight_decay": 0}},
+            {"kind": "module_type", "types": ["Linear"], "set": {"lr_mult": 2}},
+        ],
+        "schedules": {
+            "lr": {"name": "multistep", "values": [1e-3, 1e-4], "milestones": [1], "update_interval": "epoch"},
+            "weight_decay": {"name": "cosine", "start_value": 0.04, "end_value": 0.4},
+        },
+        "lr_scaling": {"base_batch_size": 256, "method": "sqrt"},
+        "run": {"num_epochs": 2, "steps_per_epoch": 2, "batch_size_per_device": 64, "world_size": 8},
+    },
+    {
+        "optimizer": {"name": "rmsprop", "lr": 0.01},
+        "schedules": {"lr": {"name": "step_with_fixed_gamma", "base_value": 0.01, "num_decays": 2, "gamma": 0.5}},
+        "run": {"total_steps": 5, "steps_per_epoch": 5},
+    },
+]
+
+
+def build(config, model):
+    return optiplug.build(config, model)
+
+
+def test_bases_build():
+    for base in BASES:
+        assert build_and_train(base, build) == "built"
+
+
+@FUZZ_SETTINGS
+@given(mutated_configs(BASES))
+def test_fuzzed_canonical_recipes(config):
+    build_and_train(config, build)
