@@ -2,8 +2,8 @@
 
 Presets give the naming conventions in use:
 
-- ``vissl_vit``: depth 0 for names containing patch_embed, pos_embed or cls_token;
-  ``blocks.k.`` -> k + 1; names containing ``heads`` -> L + 1; any other name -> L.
+- ``vissl_vit``: names containing ``heads`` -> L + 1 (checked first); depth 0 for names
+  containing patch_embed, pos_embed or cls_token; ``blocks.k.`` -> k + 1; any other name -> L.
 - ``timm_vit``: depth 0 for names starting with cls_token, pos_embed, patch_embed or
   reg_token; ``blocks.k`` -> k + 1; any other name -> L + 1.
 - ``vissl_resnet``: depth 0 for ``_feature_blocks.conv1`` / ``bn1``; ``.layerN.`` -> N;
@@ -123,11 +123,11 @@ class LayerDepth:
         return max(indices) + self.offset
 
     def depth(self, name: str, layers: int) -> int:
-        """The depth of ``name`` in a model of ``layers`` layers."""
-        if any(p.search(name) for p in self.stem):
-            return 0
+        """The depth of ``name`` in a model of ``layers`` layers (head patterns first, as VISSL checks them)."""
         if any(p.search(name) for p in self.head):
             return layers + 1
+        if any(p.search(name) for p in self.stem):
+            return 0
         match = self.block.search(name)
         if match:
             return int(match.group(1)) + self.offset

@@ -2,8 +2,9 @@
 
 The translation follows VISSL's own order: merge the block onto defaults.yaml,
 ``infer_learning_rate`` (auto-scale ``lr``; ``lr_head`` is a copy of it unless
-``use_different_lr``; head weight decay), build the optimizer and its schedules (each
-given ``num_epochs``), then the default param-group constructor.
+``use_different_lr``; head weight decay), build the optimizer (LARC with ``use_larc``,
+sharded with ``use_zero``) and its schedules (each given ``num_epochs``), then the
+param-group constructor (:mod:`optiplug_vissl.constructors`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from optiplug import ConfigError, DialectContext, Recipe, RuleConfig, RunConfig, ScheduleConfig
+from optiplug import DialectContext, Recipe, RunConfig, ScheduleConfig
 from optiplug.errors import did_you_mean, join_path
 from optiplug.registry import Registry
 from optiplug.scaling import Batch
 from optiplug_vissl import defaults
-from optiplug_vissl.groups import CONSTRUCTORS, VisslGroupsRule, VisslHeadRule
-from optiplug_vissl.optimizer import every_optimizer_key, larc_wrappers, optimizer, optimizer_keys
+from optiplug_vissl.constructors import CONSTRUCTORS, GroupInputs, check_constructor, constructor_rules
+from optiplug_vissl.model import model_keys
+from optiplug_vissl.optimizer import every_optimizer_key, larc_wrappers, optimizer, optimizer_keys, zero_wrappers
 from optiplug_vissl.scaling import AutoScaling, auto_scaling, check_phases, run_batch, scale
 from optiplug_vissl.schedules import VisslSchedule, check_builds, check_milestones, translate
 from optiplug_vissl.values import flag, known_keys, number, section, strings, text, whole
@@ -31,10 +33,6 @@ REFUSED = {
 HEAD_NOTES = {
     "use_different_values": "VISSL's docs name use_different_values, but VISSL reads use_different_lr "
     "(then set param_schedulers.lr_head) and use_different_wd (then set weight_decay here)",
-}
-UNSUPPORTED_CONSTRUCTORS = {
-    "lr_decay": "it needs VISSL's model config (trunk name and depth)",
-    "linear_eval_heads": "it needs VISSL's model config (the evaluation heads)",
 }
 
 
@@ -68,6 +66,7 @@ class _Translation:
         self.written_epochs = written_epochs
         self._batch: Batch | None = None
         check_phases(self.root, self.root_path)
+        self.model = model_keys(self.root, self.root_path)
 
     def at(self, *parts: str | int) -> str:
         """The VISSL path of a key of the OPTIMIZER block."""
@@ -92,9 +91,12 @@ class _Translation:
         """The canonical recipe."""
         opt = optimizer(self.block, self.path, self.registry)
         wrappers = larc_wrappers(self.block, self.user, self.path, self.registry)
+        wrappers += zero_wrappers(self.block, self.path, self.registry, self.model.sharded_ddp)
         self._check_options()
         schedules = self._schedules()
-        rules = self._rules(schedules)
+        inputs = self._group_inputs(schedules)
+        check_constructor(inputs)
+        rules = constructor_rules(inputs)
         main: dict[str, ScheduleConfig] = {k: schedules[k].config for k in ("lr", "weight_decay") if k in schedules}
         for schedule in schedules.values():
             check_milestones(schedule.config, schedule.path, self.num_epochs)
@@ -104,21 +106,10 @@ class _Translation:
 
     def _check_options(self) -> None:
         block = self.block
-        if flag(block["use_zero"], self.at("use_zero")):
-            raise ConfigError(
-                "ZeRO sharding of the optimizer state is not provided by optiplug; set use_zero: false",
-                self.at("use_zero"),
-            )
         for key in ("regularize_bn", "regularize_bias", "construct_single_param_group_only"):
             flag(block[key], self.at(key))
         strings(block["non_regularized_parameters"], self.at("non_regularized_parameters"))
-        constructor = text(block["param_group_constructor"], self.at("param_group_constructor"))
-        if constructor in UNSUPPORTED_CONSTRUCTORS:
-            raise ConfigError(
-                f"param_group_constructor {constructor!r} is not supported: {UNSUPPORTED_CONSTRUCTORS[constructor]}",
-                self.at("param_group_constructor"),
-            )
-        text(constructor, self.at("param_group_constructor"), CONSTRUCTORS)
+        text(block["param_group_constructor"], self.at("param_group_constructor"), CONSTRUCTORS)
         decay = section(self.user.get("layer_wise_lr_decay"), self.at("layer_wise_lr_decay"))
         known_keys(decay, ("decay",), self.at("layer_wise_lr_decay"))
         number(self.block["layer_wise_lr_decay"]["decay"], self.at("layer_wise_lr_decay", "decay"), low=0.0)
@@ -170,46 +161,8 @@ class _Translation:
 
     # -- param groups ------------------------------------------------------------------
 
-    def _head_decay(self) -> float:
-        head = self.block["head_optimizer_params"]
-        path = self.at("head_optimizer_params")
-        decay = number(head["weight_decay"], join_path(path, "weight_decay"), low=0.0)
-        different = flag(head["use_different_wd"], join_path(path, "use_different_wd"))
-        return decay if different else number(self.block["weight_decay"], self.at("weight_decay"), low=0.0)
-
-    def _rules(self, schedules: Mapping[str, VisslSchedule]) -> list[RuleConfig]:
-        head_decay = self._head_decay()
-        if self.block["construct_single_param_group_only"]:
-            return []
-        regularization = {
-            "regularize_bn": self.block["regularize_bn"],
-            "regularize_bias": self.block["regularize_bias"],
-            "non_regularized_parameters": list(self.block["non_regularized_parameters"]),
-            "constructor": self.block["param_group_constructor"],
-        }
-        weight_decay = number(self.block["weight_decay"], self.at("weight_decay"), low=0.0)
-        main_decay = None if "weight_decay" in schedules else weight_decay
-        if regularization["constructor"] == "dino":
-            groups = VisslGroupsRule(**regularization, weight_decay=main_decay)
-            return [RuleConfig("vissl_groups", groups, label="vissl dino constructor")]
-        scheduled_head = "weight_decay_head" in schedules
-        groups = VisslGroupsRule(
-            **regularization, weight_decay=main_decay, head_weight_decay=None if scheduled_head else head_decay
-        )
-        rules = [RuleConfig("vissl_groups", groups, label="vissl default constructor")]
-        if "lr_head" in schedules:
-            rules.append(self._head_rule(regularization, False, "lr", schedules["lr_head"].config))
-        if scheduled_head:
-            rules.append(self._head_rule(regularization, True, "weight_decay", schedules["weight_decay_head"].config))
-        return rules
-
-    @staticmethod
-    def _head_rule(
-        regularization: dict[str, Any], regularized_only: bool, option: str, config: ScheduleConfig
-    ) -> RuleConfig:
-        head = VisslHeadRule(**regularization, regularized_only=regularized_only)
-        label = f"vissl head ({'weight_decay_head' if option == 'weight_decay' else 'lr_head'})"
-        return RuleConfig("vissl_head", head, schedules={option: config}, label=label)
+    def _group_inputs(self, schedules: Mapping[str, VisslSchedule]) -> GroupInputs:
+        return GroupInputs(self.block, self.user, self.path, schedules, self.registry, self.model)
 
     def _run_batch(self) -> dict[str, int]:
         if self._batch is None:

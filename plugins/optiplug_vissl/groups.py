@@ -13,15 +13,22 @@
 * a parameter whose name contains one of ``non_regularized_parameters`` and would be
   regularized moves to "remaining unregularized" (trunk lr, weight decay 0).
 
-Head parameters use ``lr_head`` and the head's weight decay. ``dino`` puts biases and
-parameters with ``norm`` in their name at weight decay 0, the rest at the main one.
+Head parameters use ``lr_head`` and the head's weight decay. ``dino`` (and ``lr_decay``
+for a vision transformer) puts biases and parameters with ``norm`` in their name at weight
+decay 0, the rest at the main one. ``lr_decay`` for a ResNet decays every parameter
+except biases (unless ``regularize_bias``) and names matching ``.bn<k>.`` (unless
+``regularize_bn``).
 
 Two rule kinds carry this: ``vissl_groups`` (every parameter: its weight decay) and
 ``vissl_head`` (the head's Linear/Conv/norm parameters, for the head's own schedules).
+The ``lr_decay`` depths are the ``layer_decay`` rule's (plugin optiplug_layer_decay);
+``linear_eval_heads`` and ``MODEL.NON_TRAINABLE_PARAMS`` have their own kinds
+(:mod:`optiplug_vissl.heads`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import attrs
@@ -34,7 +41,9 @@ from optiplug.records import RuleMatcher
 LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.LayerNorm)
 TRUNK, HEAD, REMAINING = "trunk", "head", "remaining"
-CONSTRUCTORS = ("default", "dino")
+CONSTRUCTORS = ("default", "dino", "lr_decay_vit", "lr_decay_resnet")
+BY_NAME = ("dino", "lr_decay_vit")  # unregularized: names ending in .bias or containing "norm"
+RESNET_NORM = re.compile(r"\.bn[0-9]*\.")
 
 
 @attrs.frozen
@@ -57,7 +66,10 @@ class Regularization:
         "Substrings of parameter names that get no weight decay (with the trunk's lr).", factory=list
     )
     constructor: str = help_field(
-        "VISSL's param_group_constructor: 'default' or 'dino'.", default="default", validator=one_of(CONSTRUCTORS)
+        "VISSL's param_group_constructor: 'default', 'dino', or 'lr_decay' for a ViT ('lr_decay_vit') "
+        "or a ResNet ('lr_decay_resnet').",
+        default="default",
+        validator=one_of(CONSTRUCTORS),
     )
 
 
@@ -84,7 +96,13 @@ class VisslHeadRule(Regularization):
     regularized_only: bool = help_field("Select only the head's regularized parameters.", default=False)
 
 
-def _is_norm(module: Any) -> bool:
+def is_layer(module: Any) -> bool:
+    """A Linear or Conv1d/2d/3d module (VISSL's ``_CONV_TYPES`` and ``nn.Linear``)."""
+    return isinstance(module, LAYERS)
+
+
+def is_norm(module: Any) -> bool:
+    """A norm layer as VISSL counts them: BatchNorm1d/2d/3d, SyncBatchNorm (torch, apex), LayerNorm."""
     if isinstance(module, NORMS):
         return True
     cls = type(module)
@@ -93,17 +111,27 @@ def _is_norm(module: Any) -> bool:
 
 def place(info: ParamInfo, config: Regularization) -> Placement:
     """Where VISSL's ``config.constructor`` puts the parameter ``info``."""
-    if config.constructor == "dino":
+    if config.constructor in BY_NAME:
         return Placement(TRUNK, not (info.name.endswith(".bias") or "norm" in info.name))
+    if config.constructor == "lr_decay_resnet":
+        return Placement(TRUNK, _resnet_regularized(info.name, config))
     is_bias = info.leaf_name == "bias"
-    if isinstance(info.module, LAYERS):
+    if is_layer(info.module):
         regularized = not is_bias or config.regularize_bias
-    elif _is_norm(info.module):
+    elif is_norm(info.module):
         regularized = config.regularize_bn and (not is_bias or config.regularize_bias)
     else:
         return _unless_named(Placement(REMAINING, True), info, config)
     part = HEAD if "head" in info.module_name else TRUNK
     return _unless_named(Placement(part, regularized), info, config)
+
+
+def _resnet_regularized(name: str, config: Regularization) -> bool:
+    if name.endswith(".bias"):
+        return config.regularize_bias
+    if RESNET_NORM.search(name):
+        return config.regularize_bn
+    return True
 
 
 def _unless_named(placement: Placement, info: ParamInfo, config: Regularization) -> Placement:

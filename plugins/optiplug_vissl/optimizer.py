@@ -3,18 +3,23 @@
 VISSL builds its optimizers through ClassyVision's registry; each reads some OPTIMIZER keys
 (always present, from defaults.yaml) and fills the others with its own defaults:
 
-=========  ==================  ===============================================
-VISSL      optiplug optimizer  reads (ClassyVision defaults for the rest)
-=========  ==================  ===============================================
-sgd        SGD                 momentum, weight_decay, nesterov (+ use_larc)
-adam       Adam                betas, weight_decay; eps 1e-8, amsgrad false
-adamw      AdamW               betas, weight_decay; eps 1e-8, amsgrad false
-rmsprop    RMSprop             momentum, weight_decay; alpha 0.99, eps 1e-8, centered false
-lars       vissl_lars          momentum, weight_decay; eta 0.001, exclude_bias_and_norm false
-=========  ==================  ===============================================
+==========  ==================  ===============================================
+VISSL       optiplug optimizer  reads (ClassyVision defaults for the rest)
+==========  ==================  ===============================================
+sgd         SGD                 momentum, weight_decay, nesterov (+ use_larc)
+sgd_fsdp    SGD                 as sgd; use_larc gives LARC with distributed norms
+adam        Adam                betas, weight_decay; eps 1e-8, amsgrad false
+adamw       AdamW               betas, weight_decay; eps 1e-8, amsgrad false
+adamw_mt    AdamW, foreach      as adamw (torch's multi-tensor implementation)
+rmsprop     RMSprop             momentum, weight_decay; alpha 0.99, eps 1e-8, centered false
+rmsprop_tf  rmsprop_tf          as rmsprop (eps inside the square root; this plugin's)
+lars        vissl_lars          momentum, weight_decay; eta 0.001, exclude_bias_and_norm false
+==========  ==================  ===============================================
 
 Any other registered optimizer is accepted too: it gets the VISSL keys its constructor
-takes, and any other keyword of its constructor written in the block.
+takes, and any other keyword of its constructor written in the block. ``use_zero`` (or
+``MODEL.SHARDED_DDP_SETUP.USE_SDP``) adds the ``zero`` wrapper (plugin optiplug_zero)
+around the optimizer, after LARC, as ClassyVision's ZeRO wraps the optimizer it builds.
 """
 
 from __future__ import annotations
@@ -45,26 +50,27 @@ class Flavour:
     reads: tuple[str, ...]
     larc: bool = False
     distributed_larc: bool = False
+    fixed: Mapping[str, Any] = attrs.field(factory=dict)  # constructor arguments no key of the block sets
 
 
 _SGD_KEYS = ("momentum", "weight_decay", "nesterov")
 _ADAM = {"lr": 0.1, "eps": 1e-08, "amsgrad": False}
+_RMSPROP = {"lr": 0.1, "alpha": 0.99, "eps": 1e-08, "centered": False}
 FLAVOURS = {
     "sgd": Flavour("SGD", {"lr": 0.1}, _SGD_KEYS, larc=True),
     "sgd_fsdp": Flavour("SGD", {"lr": 0.1}, _SGD_KEYS, larc=True, distributed_larc=True),
     "adam": Flavour("Adam", _ADAM, ("betas", "weight_decay")),
     "adamw": Flavour("AdamW", _ADAM | {"lr": 0.01}, ("betas", "weight_decay")),
-    "adamw_mt": Flavour("AdamW", _ADAM | {"lr": 0.01}, ("betas", "weight_decay")),
-    "rmsprop": Flavour(
-        "RMSprop", {"lr": 0.1, "alpha": 0.99, "eps": 1e-08, "centered": False}, ("momentum", "weight_decay")
-    ),
+    "adamw_mt": Flavour("AdamW", _ADAM | {"lr": 0.01}, ("betas", "weight_decay"), fixed={"foreach": True}),
+    "rmsprop": Flavour("RMSprop", _RMSPROP, ("momentum", "weight_decay")),
+    "rmsprop_tf": Flavour("rmsprop_tf", _RMSPROP, ("momentum", "weight_decay")),
     "lars": Flavour(
         "vissl_lars", {"lr": 0.1, "eta": 0.001, "exclude_bias_and_norm": False}, ("momentum", "weight_decay")
     ),
 }
 UNSUPPORTED = {
-    "rmsprop_tf": "ClassyVision's TensorFlow-style RMSProp is not provided by optiplug",
-    "zero": "ZeRO sharding is not provided by optiplug; name the optimizer VISSL would shard (sgd, adamw, ...)",
+    "zero": "VISSL writes name: zero (with a base_optimizer) itself; write use_zero: true and name the optimizer "
+    "to shard (sgd, adamw, ...)",
 }
 VISSL_KEYS = ("momentum", "weight_decay", "nesterov", "betas")
 
@@ -95,7 +101,7 @@ def optimizer(block: Mapping[str, Any], path: str, registry: Registry) -> Optimi
     if flavour is None:
         return _generic(name, block, path, registry)
     spec = registry.optimizers.get(flavour.target, join_path(path, "name"))
-    kwargs = dict(flavour.own)
+    kwargs = dict(flavour.own) | dict(flavour.fixed)
     for key in flavour.reads:
         kwargs[key] = _checked(key, block[key], join_path(path, key))
     for key in set(flavour.own) - {PLACEHOLDER_LR}:
@@ -178,3 +184,21 @@ def larc_wrappers(
         params["distributed_norm"] = True
     mapping = {"name": "larc", **params}
     return [structure(converter_for(registry), mapping, WrapperConfig, config_path)]
+
+
+def zero_wrappers(block: Mapping[str, Any], path: str, registry: Registry, sharded_ddp: bool) -> list[WrapperConfig]:
+    """``use_zero: true`` (or ``MODEL.SHARDED_DDP_SETUP.USE_SDP``) -> the ``zero`` wrapper; [] otherwise."""
+    use_path = join_path(path, "use_zero")
+    if not (flag(block["use_zero"], use_path) or sharded_ddp):
+        return []
+    flavour = FLAVOURS.get(str(block["name"]).lower())
+    if flavour is not None and flavour.distributed_larc and block["use_larc"]:
+        raise ConfigError(
+            f"{block['name']!r} with use_larc all-reduces LARC's norms over the ranks (for FSDP-sharded parameters); "
+            "with use_zero each rank steps other whole parameters, so those sums would mix different tensors. "
+            "Use name: sgd with use_larc",
+            use_path,
+        )
+    if "zero" not in registry.wrappers:
+        raise ConfigError("use_zero needs the 'zero' optimizer wrapper (plugin optiplug_zero), not installed", use_path)
+    return [structure(converter_for(registry), {"name": "zero"}, WrapperConfig, use_path)]

@@ -110,3 +110,12 @@ def test_schedule_reaches_the_decayed_groups():
 def test_errors_name_the_rule(rule, message):
     with pytest.raises(optiplug.ConfigError, match=message):
         build(ViTLike(), **rule)
+
+
+def test_vissl_vit_checks_heads_before_the_stem():
+    """VISSL tests ``"heads" in name`` before the patch_embed / pos_embed / cls_token names."""
+    model = ViTLike(depth=2)
+    model.heads = nn.Module()
+    model.heads.pos_embed = nn.Parameter(torch.zeros(2))
+    got = lrs(build(model, decay=0.5))
+    assert got["heads.pos_embed"] == 1.0 and got["pos_embed"] == 0.5**3

@@ -3,6 +3,8 @@ every example file, and whole training steps against a hand-written VISSL refere
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 import yaml
@@ -117,6 +119,27 @@ def test_every_example_builds_and_steps(examples, trunk_head, name):
         built.optimizer.step()
         built.scheduler.step()
     assert all(g["lr"] > 0 for g in built.optimizer.param_groups)
+
+
+@pytest.mark.parametrize(
+    ("name", "optimizer", "wrappers", "groups"),
+    [
+        ("lr_decay_vit.yaml", "AdamW", [], 4),  # no blocks here: depth L (decayed or not) and the heads at L + 1
+        ("linear_eval_heads.yaml", "SGD", [], 2),  # the trunk (and prototypes) at lr 0; heads.0 (regularize_bn)
+        ("use_zero.yaml", "SGD", ["larc", "zero"], 1),
+        ("rmsprop_tf.yaml", "rmsprop_tf", [], 2),
+    ],
+)
+def test_the_other_examples_build_and_step(examples, trunk_head, name, optimizer, wrappers, groups):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "zero: torch.distributed is not initialized", optiplug.OptiplugWarning)
+        built = optiplug.build(examples / name, trunk_head, steps_per_epoch=3)
+    assert (built.recipe.optimizer.name, [w.name for w in built.recipe.wrappers]) == (optimizer, wrappers)
+    assert len(built.optimizer.param_groups) == groups
+    for _ in range(4):
+        built.optimizer.step()
+        built.scheduler.step()
+    assert any(g["lr"] > 0 for g in built.optimizer.param_groups)
 
 
 def test_larc_example_with_use_larc_on(examples, small):

@@ -85,7 +85,7 @@ CASES = [
     ({"OPTIMIZER": {"nesterov": "yes"}}, "OPTIMIZER.nesterov", "true or false, got 'yes'"),
     ({"OPTIMIZER": {"nesterov": True, "momentum": 0.0}}, "OPTIMIZER.nesterov", "momentum > 0"),
     ({"OPTIMIZER": {"name": "adamx"}}, "OPTIMIZER.name", "did you mean 'adamax'"),
-    ({"OPTIMIZER": {"name": "rmsprop_tf"}}, "OPTIMIZER.name", "not provided"),
+    ({"OPTIMIZER": {"name": "zero"}}, "OPTIMIZER.name", "use_zero: true"),
     ({"OPTIMIZER": {"name": "adam", "use_larc": True}}, "OPTIMIZER.use_larc", "only to sgd"),
     (
         {"OPTIMIZER": {"use_larc": True, "larc_config": {"trust": 0.1}}},
@@ -118,8 +118,6 @@ CASES = [
         "OPTIMIZER.head_optimizer_params.use_different_values",
         "use_different_lr",
     ),
-    ({"OPTIMIZER": {"use_zero": True}}, "OPTIMIZER.use_zero", "ZeRO"),
-    ({"OPTIMIZER": {"param_group_constructor": "lr_decay"}}, "OPTIMIZER.param_group_constructor", "not supported"),
     (
         {"OPTIMIZER": {"param_group_constructor": "dfault"}},
         "OPTIMIZER.param_group_constructor",

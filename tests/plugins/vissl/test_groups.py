@@ -160,7 +160,12 @@ def test_weight_norm_head_layer(trunk_head):
 
 
 def test_dino_constructor(trunk_head):
-    built = optiplug.build(config(param_group_constructor="dino"), trunk_head, steps_per_epoch=2)
+    dino = {
+        "param_group_constructor": "dino",
+        "weight_decay": MAIN_WD,
+        "param_schedulers": {"lr": {"name": "constant", "value": TRUNK_LR}},
+    }
+    built = optiplug.build({"OPTIMIZER": dino}, trunk_head, steps_per_epoch=2)
     got = options_by_param(built)
     for name, param in trunk_head.named_parameters():
         unregularized = name.endswith(".bias") or "norm" in name
