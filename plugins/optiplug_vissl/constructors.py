@@ -86,12 +86,12 @@ def check_constructor(inputs: GroupInputs) -> None:
     constructor, block = inputs.constructor, inputs.block
     ignored = f"VISSL's {constructor!r} param_group_constructor never reads it"
     if constructor != "default":
-        head = block["head_optimizer_params"]
+        head, head_path = block["head_optimizer_params"], inputs.at("head_optimizer_params")
         written = {
             "construct_single_param_group_only": bool(block["construct_single_param_group_only"]),
             "non_regularized_parameters": bool(block["non_regularized_parameters"]),
-            "head_optimizer_params.use_different_lr": bool(head["use_different_lr"]),
-            "head_optimizer_params.use_different_wd": bool(head["use_different_wd"]),
+            "head_optimizer_params.use_different_lr": flag(head["use_different_lr"], f"{head_path}.use_different_lr"),
+            "head_optimizer_params.use_different_wd": flag(head["use_different_wd"], f"{head_path}.use_different_wd"),
             "param_schedulers.weight_decay_head": "weight_decay_head" in inputs.schedules,
         }
         for key, is_set in written.items():
@@ -176,13 +176,13 @@ def _lr_decay(inputs: GroupInputs) -> list[RuleConfig]:
         raise ConfigError(
             "lr_decay needs the 'layer_decay' rule kind (plugin optiplug_layer_decay), which is not installed", path
         )
-    layer: dict[str, Any] = {"kind": "layer_decay", "decay": decay, "label": f"vissl lr_decay ({trunk})"}
+    layer: dict[str, Any] = {"kind": "layer_decay", "decay": decay, "label": f"vissl lr_decay: {trunk} depths"}
     if kind == "vit":
         layer |= {"preset": "vissl_vit", "num_layers": inputs.model.vit_layers}
     else:
         layer |= {"preset": "vissl_resnet", "num_layers": RESNET_LAYERS, "stem": RESNET_STEM}
     depths = structure(converter_for(inputs.registry), layer, RuleConfig, path)
-    return [RuleConfig("vissl_groups", groups, label=f"vissl lr_decay constructor ({trunk})"), depths]
+    return [RuleConfig("vissl_groups", groups, label="vissl lr_decay: weight decay"), depths]
 
 
 def _linear_eval_heads(inputs: GroupInputs) -> list[RuleConfig]:

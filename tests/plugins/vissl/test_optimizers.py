@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -210,3 +211,27 @@ def test_sgd_fsdp_is_sgd_with_larc_over_distributed_norms(use_larc):
     else:
         expected = start - 0.5 * (grad + 1e-4 * start)
     torch.testing.assert_close(model.weight.detach(), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_rmsprop_tf_state_dict_round_trip():
+    """Two groups, momentum and centered state: a resumed optimizer continues exactly."""
+    torch.manual_seed(0)
+    model, twin = nn.Linear(3, 2), nn.Linear(3, 2)
+    recipe = {
+        "optimizer": {"name": "rmsprop_tf", "lr": 0.01, "momentum": 0.9, "centered": True},
+        "rules": [{"kind": "bias", "set": {"weight_decay": 0.0, "lr_mult": 2}}],
+    }
+    built = optiplug.build(recipe, model)
+    x = torch.randn(4, 3)
+    for _ in range(2):
+        built.step(model(x).square().mean())
+    twin.load_state_dict(model.state_dict())
+    resumed = optiplug.build(recipe, twin)
+    resumed.load_state_dict(copy.deepcopy(built.state_dict()))  # as a checkpoint file would: no shared tensors
+    for _ in range(2):
+        built.step(model(x).square().mean())
+        resumed.step(twin(x).square().mean())
+    assert len(built.optimizer.param_groups) == 2
+    assert set(built.optimizer.state[model.weight]) == {"square_avg", "grad_avg", "momentum_buffer"}
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
