@@ -1,4 +1,4 @@
-"""The ``optiplug`` command: ``plugins``, ``check``, ``plot``, ``run`` and ``schema``.
+"""The ``optiplug`` command: ``plugins``, ``check``, ``convert``, ``plot``, ``run`` and ``schema``.
 
 Each subcommand is a function of its parsed arguments returning the exit status.
 A configuration or plugin problem ends the command with one line,
@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     from optiplug.config.recipe import Recipe
 
 PROG = "optiplug"
+CANONICAL = "canonical"
 EXIT_ERROR = 1
+HELP_WIDTH = 100
 DEFAULT_MODEL = "resnet_like"
 DEMO_MODEL = "mlp"
 DEMO_EPOCHS, DEMO_STEPS_PER_EPOCH, DEMO_BATCH = 5, 40, 64
@@ -104,6 +107,16 @@ def commands() -> list[Command]:
             _check_arguments,
         ),
         Command(
+            "convert",
+            cmd_convert,
+            "Write a config (VISSL, MMCV, canonical) as the canonical recipe, with the run figures in its run "
+            "section; checks that it builds the same values at every update.",
+            "  optiplug convert vissl.yaml --to canonical -o recipe.yaml --steps-per-epoch 5000 --batch-size 32 "
+            "--world-size 64\n"
+            "  optiplug convert configs/simclr.py -o simclr.yaml --steps-per-epoch 1252",
+            _convert_arguments,
+        ),
+        Command(
             "plot",
             cmd_plot,
             "Plot lr, momentum (or beta1) and weight decay of every param group at every update, to a PNG "
@@ -151,7 +164,7 @@ def make_parser() -> argparse.ArgumentParser:
             command.name,
             parents=[common],
             help=command.summary,
-            description=command.summary,
+            description=textwrap.fill(command.summary, HELP_WIDTH),
             epilog="example:\n" + command.examples,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -180,7 +193,9 @@ def _add_run_options(sub: argparse.ArgumentParser) -> None:
     run.add_argument("--dialect", metavar="D", help="force the config dialect: canonical, vissl, mmcv, ...")
 
 
-def _add_config_and_model(sub: argparse.ArgumentParser) -> None:
+def _add_config_and_model(
+    sub: argparse.ArgumentParser, model_use: str = "the example model the rules apply to"
+) -> None:
     from optiplug.demo import EXAMPLE_MODELS
 
     sub.add_argument("config", metavar="CONFIG", help="a .yaml, .yml, .json or MMCV-style .py config")
@@ -188,7 +203,7 @@ def _add_config_and_model(sub: argparse.ArgumentParser) -> None:
         "--model",
         default=DEFAULT_MODEL,
         metavar="NAME",
-        help=f"example model the rules are applied to: {', '.join(EXAMPLE_MODELS)} (default {DEFAULT_MODEL})",
+        help=f"{model_use}: {', '.join(EXAMPLE_MODELS)} (default {DEFAULT_MODEL})",
     )
 
 
@@ -198,6 +213,13 @@ def _plugins_arguments(sub: argparse.ArgumentParser) -> None:
 
 def _check_arguments(sub: argparse.ArgumentParser) -> None:
     _add_config_and_model(sub)
+    _add_run_options(sub)
+
+
+def _convert_arguments(sub: argparse.ArgumentParser) -> None:
+    _add_config_and_model(sub, model_use="the example model the conversion is checked on")
+    sub.add_argument("--to", choices=(CANONICAL,), default=CANONICAL, help="the format to write (default: %(default)s)")
+    sub.add_argument("-o", "--output", metavar="FILE", help="write to FILE (.yaml, .yml or .json) instead of stdout")
     _add_run_options(sub)
 
 
@@ -251,18 +273,24 @@ def _recipe(args: argparse.Namespace, config: Any) -> Recipe:
     )
 
 
-def require_length(recipe: Recipe, args: argparse.Namespace) -> None:
-    """A ConfigError naming the missing options when neither the recipe nor the arguments give the run's length."""
+def missing_length(recipe: Recipe, args: argparse.Namespace) -> list[str]:
+    """The options still needed for the run's length (none when the recipe or the arguments give it)."""
     run = recipe.run
     per_epoch = args.steps_per_epoch or run.steps_per_epoch
     epochs = args.epochs or run.num_epochs
     if run.total_steps or (per_epoch and epochs):
-        return
-    missing = [flag for flag, value in (("--steps-per-epoch", per_epoch), ("--epochs", epochs)) if not value]
-    raise ConfigError(
-        "the recipe does not say how long the run is (run.num_epochs, run.steps_per_epoch): "
-        f"pass {' and '.join(missing)}"
-    )
+        return []
+    return [flag for flag, value in (("--steps-per-epoch", per_epoch), ("--epochs", epochs)) if not value]
+
+
+def require_length(recipe: Recipe, args: argparse.Namespace) -> None:
+    """A ConfigError naming the missing options when neither the recipe nor the arguments give the run's length."""
+    missing = missing_length(recipe, args)
+    if missing:
+        raise ConfigError(
+            "the recipe does not say how long the run is (run.num_epochs, run.steps_per_epoch): "
+            f"pass {' and '.join(missing)}"
+        )
 
 
 def _build(recipe: Recipe, model: Any, args: argparse.Namespace) -> Built:
@@ -318,28 +346,28 @@ def groups_table(groups: Sequence[GroupSummary], title: str) -> Table:
 def _run_summary(built: Built) -> str:
     clock = built.clock
     if clock.total_steps is None:
-        return f"an open-ended run, {clock.steps_per_epoch} updates per epoch"
+        per_epoch = clock.steps_per_epoch
+        return f"an open-ended run, {per_epoch} update{'s' if per_epoch != 1 else ''} per epoch"
     epochs = clock.total_steps / clock.steps_per_epoch
     return f"{clock.total_steps:,.0f} updates = {epochs:g} epochs × {clock.steps_per_epoch:,} updates/epoch"
 
 
-def resolved_recipe(built: Built) -> dict[str, Any]:
-    """The built recipe as plain data that YAML can write (defaults left out)."""
-    from optiplug.config.parse import unstructure_recipe
-    from optiplug.registry import get_registry
+def resolved_recipe(built: Built, args: argparse.Namespace) -> Recipe:
+    """The recipe ``built`` was made from, lr scaling applied (and so removed), the run figures in ``run``.
 
-    return _plain(unstructure_recipe(built.recipe, get_registry()))  # type: ignore[no-any-return]
+    Saved to a file, it builds the same optimizer and schedules with no arguments.
+    """
+    import attrs
 
+    from optiplug.convert import with_run_figures
 
-def _plain(data: Any) -> Any:
-    """Data safe_dump can write: tuples become lists, other objects their repr."""
-    if isinstance(data, dict):
-        return {str(k): _plain(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_plain(v) for v in data]
-    if data is None or isinstance(data, str | int | float | bool):
-        return data
-    return repr(data)
+    return with_run_figures(
+        attrs.evolve(built.recipe, lr_scaling=None),
+        steps_per_epoch=args.steps_per_epoch,
+        num_epochs=args.epochs,
+        batch_size_per_device=args.batch_size,
+        world_size=args.world_size,
+    )
 
 
 # -- the subcommands -------------------------------------------------------------------------------------------
@@ -388,8 +416,7 @@ def _plugins_table(rows: list[dict[str, Any]]) -> Table:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``optiplug check``: validate, print the resolved recipe as YAML and the groups of an example model."""
-    import yaml
-
+    from optiplug.convert import recipe_yaml
     from optiplug.demo import example_model
 
     model = example_model(args.model)
@@ -397,22 +424,96 @@ def cmd_check(args: argparse.Namespace) -> int:
     if _has_schedules(recipe):
         require_length(recipe, args)
     built = _build(recipe, model, args)
-    data = resolved_recipe(built)
-    print(f"# {args.config}: the resolved canonical recipe (after dialect translation and lr scaling)")
-    print(yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=110).rstrip())
+    header = f"{args.config}: the resolved canonical recipe (after dialect translation and lr scaling)"
+    print(recipe_yaml(resolved_recipe(built, args), header=header).rstrip())
     print()
-    title = f"{type(built.optimizer).__name__}: {len(built.groups)} param groups of example model {args.model!r}"
+    title = f"{type(built.optimizer).__name__}: {_groups_count(built)} of example model {args.model!r}"
     console = _console()
     console.print(groups_table(built.groups, title))
     console.print(f"run: {_run_summary(built)}. The config is valid.")
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    """``optiplug convert``: the config as a canonical recipe file, checked to build the same values."""
+    from optiplug.convert import converted_recipe, recipe_data, recipe_yaml
+
+    recipe = converted_recipe(
+        args.config,
+        dialect=args.dialect,
+        steps_per_epoch=args.steps_per_epoch,
+        num_epochs=args.epochs,
+        batch_size_per_device=args.batch_size,
+        world_size=args.world_size,
+    )
+    suffix = Path(args.output).suffix.lower() if args.output else ".yaml"
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise ConfigError(f"cannot write {args.output}: the output must end in .yaml, .yml or .json")
+    if suffix == ".json":
+        text = json.dumps(recipe_data(recipe), indent=2) + "\n"
+    else:
+        text = recipe_yaml(recipe, header=f"{PROG} convert: {args.config} as the canonical recipe")
+    checked = _check_conversion(args, recipe, _read_back(text, suffix))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    print(checked, file=sys.stderr)
+    return 0
+
+
+def _read_back(text: str, suffix: str) -> Recipe:
+    """The recipe a reader of the written text gets."""
+    from optiplug.build import to_recipe
+    from optiplug.config.loaders import load_yaml
+
+    return to_recipe(json.loads(text) if suffix == ".json" else load_yaml(text), dialect=CANONICAL)
+
+
+def _check_conversion(args: argparse.Namespace, recipe: Recipe, written: Recipe) -> str:
+    """Build the original and the written recipe on the example model; a difference is an error."""
+    from optiplug.convert import differences
+    from optiplug.demo import example_model
+
+    missing = missing_length(recipe, _no_run_options(args)) if _has_schedules(recipe) else []
+    if missing:
+        return (
+            f"not checked: the run's length is unknown; pass {' and '.join(missing)} to write it into run "
+            "and check the values"
+        )
+    original = _build(_recipe(args, args.config), example_model(args.model), args)
+    with warnings.catch_warnings():  # the same warnings as the original's, already shown
+        warnings.simplefilter("ignore")
+        converted = _build(written, example_model(args.model), _no_run_options(args))
+    found = differences(original, converted)
+    if found:
+        raise OptiplugError(
+            "the converted recipe does not build the same values as the original (please report it): "
+            + "; ".join(found)
+        )
+    updates = "every update" if converted.clock.total_steps is not None else "update 0"
+    return (
+        f"checked: the same optimizer, {_groups_count(converted)} and values at {updates} as {args.config} "
+        f"on example model {args.model!r}"
+    )
+
+
+def _no_run_options(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` without the run figures: the converted recipe must carry them itself."""
+    return argparse.Namespace(**(vars(args) | dict.fromkeys(("steps_per_epoch", "epochs", "batch_size", "world_size"))))
+
+
+def _groups_count(built: Built) -> str:
+    count = len(built.groups)
+    return f"{count} param group" + ("s" if count != 1 else "")
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     """``optiplug plot``: every option's curve per group to a PNG, and the lr to the terminal."""
     from optiplug.curves import compute_curves
     from optiplug.demo import example_model
-    from optiplug.plotting import curves_figure, save_png, terminal_preview
+    from optiplug.plotting import curves_figure, save_png, terminal_summary
 
     model = example_model(args.model)
     recipe = _recipe(args, args.config)
@@ -420,14 +521,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
     built = _build(recipe, model, args)
     curves = compute_curves(built)
     title = (
-        f"{Path(args.config).name}: {type(built.optimizer).__name__}, {len(built.groups)} param groups "
+        f"{Path(args.config).name}: {type(built.optimizer).__name__}, {_groups_count(built)} "
         f"({args.model})\n{_run_summary(built)}"
     )
     figure = curves_figure(curves, built.groups, title=title, log_lr=args.log)
     output = save_png(figure, args.output or f"{Path(args.config).stem}-curves.png")
     console = _console()
     width = max(20, min(72, console.width - 16))
-    for line in terminal_preview(curves, built.groups, "lr", width=width):
+    for line in terminal_summary(curves, built.groups, width=width):
         print(line)
     print(f"wrote {output}")
     return 0

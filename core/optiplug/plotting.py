@@ -2,15 +2,17 @@
 
 One panel per option (lr, momentum or beta1, weight decay, then any other scheduled
 option), one line per distinct curve, labelled with the groups that follow it and the
-rules that made them; optionally a loss panel (``optiplug run``). matplotlib is imported
-only here, and only the object API is used (no pyplot state, no GUI backend).
+rules that made them; an option no schedule drives gets a short panel whose legend gives
+its values. Epoch boundaries are dotted lines (every epoch, or every few on long runs)
+and the top axis counts epochs. Optionally a loss panel (``optiplug run``). matplotlib is
+imported only here, and only the object API is used (no pyplot state, no GUI backend).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -24,11 +26,13 @@ if TYPE_CHECKING:
 TITLES = {
     "lr": "learning rate",
     "momentum": "momentum",
-    "beta1": "beta1 (first Adam beta)",
+    "beta1": "Adam's beta1",
     "weight_decay": "weight decay",
 }
 MAX_POINTS = 6000  # per line; longer curves are drawn through their min/max envelope
 MAX_EPOCH_LINES = 40
+EPOCH_STRIDES = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)
+PANEL_HEIGHT, CONSTANT_HEIGHT = 2.3, 1.2
 LABEL_WIDTH = 70
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -74,12 +78,16 @@ def curves_figure(
     from matplotlib.ticker import EngFormatter
 
     options = curves.options
-    panels = len(options) + (losses is not None)
-    figure = Figure(figsize=(10, 1.0 + 2.3 * panels), layout="constrained")
-    axes = figure.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
+    heights = [PANEL_HEIGHT if option in curves.scheduled else CONSTANT_HEIGHT for option in options]
+    heights += [PANEL_HEIGHT] if losses is not None else []
+    figure = Figure(figsize=(10, 1.0 + sum(heights)), layout="constrained")
+    axes = figure.subplots(len(heights), 1, sharex=True, squeeze=False, height_ratios=heights)[:, 0]
     figure.suptitle(title, fontsize=11)
     for ax, option in zip(axes, options, strict=False):
-        _draw_option(ax, curves, option, groups, log=log_lr and option == "lr")
+        if option in curves.scheduled:
+            _draw_option(ax, curves, option, groups, log=log_lr and option == "lr")
+        else:
+            _draw_constant(ax, curves, option, groups)
     if losses is not None:
         _draw_losses(axes[-1], losses, curves.clock.steps_per_epoch)
     for ax in axes:
@@ -104,13 +112,36 @@ def _draw_option(ax: Axes, curves: Curves, option: str, groups: Sequence[GroupSu
             linestyle=("-", "--", "-.", ":")[i % 4],
             label=groups_label(indices, groups),
         )
-    scheduled = "scheduled" if option in curves.scheduled else "constant"
-    ax.set_title(f"{TITLES.get(option, option)} ({scheduled})", fontsize=10, loc="left")
-    ax.set_ylabel(option)
-    ax.grid(True, alpha=0.3)
+    ax.set_title(f"{TITLES.get(option, option)} (scheduled)", fontsize=10, loc="left")
+    _finish_panel(ax, option)
     if log:
         ax.set_yscale("log", nonpositive="mask")
-    ax.legend(fontsize=8, loc="best", framealpha=0.8)
+
+
+def _draw_constant(ax: Axes, curves: Curves, option: str, groups: Sequence[GroupSummary]) -> None:
+    """An option no schedule drives: one flat line per value, the value in the legend, the axis from 0."""
+    x = curves.steps[[0, -1]].numpy()
+    distinct = curves.distinct(option)
+    for i, (indices, curve) in enumerate(distinct):
+        value = float(curve[0])
+        label = f"{value:.4g}: {groups_label(indices, groups)}"
+        ax.plot(x, [value, value], linewidth=1.6, linestyle=("-", "--", "-.", ":")[i % 4], label=label)
+    top = max(max(float(curve[0]) for _, curve in distinct), 0.0) or 1.0
+    # 0 clear of the frame; headroom above the lines for the legend, a row per line
+    ax.set_ylim(bottom=-0.1 * top, top=top * (1.4 + 0.5 * len(distinct)))
+    ax.set_title(f"{TITLES.get(option, option)} (constant)", fontsize=10, loc="left")
+    _finish_panel(ax, None, legend="upper left")  # a short panel: its title names the option
+
+
+def _finish_panel(ax: Axes, ylabel: str | None, legend: Literal["best", "upper left"] = "best") -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    # plain tick labels (0.0001, 7.9e-07): an offset label would collide with the epoch axis above
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:.3g}"))
+    ax.legend(fontsize=8, loc=legend, framealpha=0.8)
 
 
 def _draw_losses(ax: Axes, losses: Sequence[float], steps_per_epoch: int) -> None:
@@ -129,11 +160,17 @@ def _draw_losses(ax: Axes, losses: Sequence[float], steps_per_epoch: int) -> Non
     ax.legend(fontsize=8, loc="best", framealpha=0.8)
 
 
+def epoch_stride(epochs: int, max_lines: int = MAX_EPOCH_LINES) -> int:
+    """Mark every epoch of a short run; on longer runs every 2nd, 5th, 10th, ... (at most ``max_lines`` marks)."""
+    return next((s for s in EPOCH_STRIDES if epochs // s <= max_lines), -(-epochs // max_lines))
+
+
 def _mark_epochs(ax: Axes, curves: Curves) -> None:
     per_epoch = curves.clock.steps_per_epoch
     epochs = len(curves.steps) // per_epoch
-    if 1 < epochs <= MAX_EPOCH_LINES:
-        for epoch in range(1, epochs + 1):
+    if epochs > 1:
+        stride = epoch_stride(epochs)
+        for epoch in range(stride, epochs + 1, stride):
             ax.axvline(epoch * per_epoch, color="0.6", linewidth=0.6, linestyle=":", zorder=0)
 
 
@@ -155,13 +192,23 @@ def save_png(figure: Figure, path: str | Path) -> Path:
     return target
 
 
+def chart_floor(values: torch.Tensor) -> float:
+    """The value a chart's bottom row stands for: 0, or the minimum when the curve stays above half its maximum.
+
+    An lr that falls to 0 is drawn from 0; a momentum between 0.85 and 0.95 from 0.85, or
+    its swing would be a fraction of one block.
+    """
+    low, high = float(values.min()), float(values.max())
+    return low if 0 < high and 2 * low > high else min(0.0, low)
+
+
 def text_chart(values: torch.Tensor, width: int = 60, height: int = 4) -> list[str]:
     """A small area chart of ``values`` in block characters; each column shows its span's maximum."""
     if len(values) >= width:
         columns = torch.stack([chunk.max() for chunk in torch.tensor_split(values, width)])
     else:  # stretched: each value spans several columns
         columns = values[torch.arange(width) * len(values) // width]
-    low = min(0.0, float(values.min()))
+    low = chart_floor(values)
     span = float(values.max()) - low or 1.0
     levels = torch.round((columns - low) / span * height * 8).long().tolist()
     rows = []
@@ -170,12 +217,38 @@ def text_chart(values: torch.Tensor, width: int = 60, height: int = 4) -> list[s
     return rows
 
 
+def terminal_summary(curves: Curves, groups: Sequence[GroupSummary], width: int = 60) -> list[str]:
+    """The compact preview ``optiplug plot`` prints: a chart of every scheduled option, a line per constant one."""
+    lines: list[str] = []
+    for option in curves.options:
+        if option in curves.scheduled or option == "lr":
+            lines += terminal_preview(curves, groups, option, width)
+        else:
+            distinct = curves.distinct(option)
+            values = " · ".join(
+                f"{float(curve[0]):.4g}" + ("" if len(distinct) == 1 else f" ({_group_numbers(indices)})")
+                for indices, curve in distinct
+            )
+            lines.append(f"{option}: constant {values}")
+    return lines
+
+
+def _group_numbers(indices: Sequence[int]) -> str:
+    return ("group " if len(indices) == 1 else "groups ") + ", ".join(map(str, indices))
+
+
 def terminal_preview(curves: Curves, groups: Sequence[GroupSummary], option: str = "lr", width: int = 60) -> list[str]:
-    """Lines showing every distinct curve of ``option``: a chart and its first/last/min/max values."""
+    """Lines showing every distinct curve of ``option``: a chart and its first/last/min/max values.
+
+    A flat curve (a group whose option a rule fixed) takes one line.
+    """
     lines: list[str] = []
     for indices, curve in curves.distinct(option):
+        if bool((curve == curve[0]).all()):
+            lines.append(f"{option}: {groups_label(indices, groups)}: constant {float(curve[0]):.4g}")
+            continue
         chart = text_chart(curve, width)
-        top, bottom = f"{float(curve.max()):.4g}", f"{min(0.0, float(curve.min())):.4g}"
+        top, bottom = f"{float(curve.max()):.4g}", f"{chart_floor(curve):.4g}"
         margin = max(len(top), len(bottom))
         lines.append(f"{option}: {groups_label(indices, groups)}")
         for i, row in enumerate(chart):

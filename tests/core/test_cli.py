@@ -147,7 +147,9 @@ def test_check_without_schedules_needs_no_run_length(capsys, tmp_path):
     config = write(tmp_path, "optimizer: {name: adamw, lr: 0.001}\n", name="plain.json")
     config.write_text(json.dumps({"optimizer": {"name": "adamw", "lr": 0.001}}))
     assert main(["check", str(config), "--model", "vit_like", "--dialect", "canonical"]) == 0
-    assert "AdamW: 1 param groups of example model 'vit_like'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "AdamW: 1 param group of example model 'vit_like'" in out
+    assert "an open-ended run, 1 update per epoch" in out
 
 
 def test_check_reports_a_rule_that_matches_nothing_as_a_warning(capsys, tmp_path):
@@ -253,13 +255,14 @@ def test_plot_log_scale_and_length_from_the_command_line(monkeypatch, tmp_path, 
     monkeypatch.setattr(optiplug.plotting, "save_png", lambda fig, path: figures.append(fig) or path)
     config = write(
         tmp_path,
-        "optimizer: {name: adam, lr: 0.001}\nschedules: {beta1: {name: linear, start_value: 0.8, end_value: 0.9}}\n",
+        "optimizer: {name: adam, lr: 0.001}\nschedules: {beta1: {name: linear, start_value: 0.8, end_value: 0.9},\n"
+        "  lr: {name: exponential, start_value: 0.001, decay: 0.01}}\n",
     )
     args = ["plot", str(config), "--log", "--epochs", "4", "--steps-per-epoch", "5", "-o", str(tmp_path / "a.png")]
     assert main(args) == 0
     lr_panel, beta_panel = figures[0].axes[:2]
     assert lr_panel.get_yscale() == "log"
-    assert beta_panel.get_title(loc="left") == "beta1 (first Adam beta) (scheduled)"
+    assert beta_panel.get_title(loc="left") == "Adam's beta1 (scheduled)"
     assert torch.equal(
         torch.as_tensor(curve_lines(beta_panel)[0].get_ydata())[:2],
         torch.tensor([0.8, 0.8 + 0.1 / 20], dtype=torch.float64),
@@ -335,7 +338,7 @@ def test_schema_to_stdout_and_to_a_file(capsys, tmp_path):
 # -- help and usage ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [[], ["plugins"], ["check"], ["plot"], ["run"], ["schema"]])
+@pytest.mark.parametrize("command", [[], ["plugins"], ["check"], ["convert"], ["plot"], ["run"], ["schema"]])
 def test_every_command_has_help_with_an_example(capsys, command):
     assert main([*command, "--help"]) == 0
     out = capsys.readouterr().out

@@ -7,7 +7,17 @@ import torch
 import optiplug
 from optiplug.built import GroupSummary
 from optiplug.curves import compute_curves
-from optiplug.plotting import BLOCKS, curves_figure, envelope, groups_label, terminal_preview, text_chart
+from optiplug.plotting import (
+    BLOCKS,
+    chart_floor,
+    curves_figure,
+    envelope,
+    epoch_stride,
+    groups_label,
+    terminal_preview,
+    terminal_summary,
+    text_chart,
+)
 
 
 def summary(index, *rules):
@@ -76,3 +86,61 @@ def test_figure_panels_and_terminal_preview(conv_bn_head):
     assert lines[6] == "lr: group 1 (2 tensors): regex(pattern='^head\\\\.')"
     assert lines[1].startswith("0.1 ┤") and lines[4].startswith("  0 ┤")
     assert len(lines[1]) == len("0.1 ┤") + 20
+
+
+def test_epochs_are_marked_every_epoch_or_every_few_on_long_runs():
+    assert epoch_stride(40) == 1
+    assert epoch_stride(41) == 2
+    assert epoch_stride(100) == 5
+    assert epoch_stride(300) == 10
+    assert epoch_stride(10**7) == 250_000  # past the table: ceil(epochs / 40)
+
+
+def test_long_runs_mark_every_fifth_epoch(conv_bn_head):
+    recipe = {
+        "optimizer": {"name": "sgd", "lr": 0.1},
+        "schedules": {"lr": {"name": "cosine", "start_value": 0.1, "end_value": 0.0}},
+    }
+    built = optiplug.build(recipe, conv_bn_head, steps_per_epoch=3, num_epochs=100)
+    figure = curves_figure(compute_curves(built), built.groups, title="t")
+    marks = [line.get_xdata()[0] for line in figure.axes[0].get_lines() if line.get_label().startswith("_")]
+    assert marks == [3 * epoch for epoch in range(5, 101, 5)]
+
+
+def test_a_chart_starts_at_0_unless_the_curve_stays_high():
+    assert chart_floor(torch.tensor([0.1, 0.005], dtype=torch.float64)) == 0.0
+    assert chart_floor(torch.tensor([0.95, 0.85], dtype=torch.float64)) == 0.85
+    assert chart_floor(torch.tensor([-1.0, 1.0], dtype=torch.float64)) == -1.0
+    momentum = torch.tensor([0.95, 0.9, 0.85, 0.9, 0.95], dtype=torch.float64)
+    assert text_chart(momentum, width=5, height=1) == ["█▄ ▄█"]
+
+
+def test_constant_options_get_a_short_panel_with_their_values_and_one_terminal_line(conv_bn_head):
+    recipe = {
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
+        "rules": [{"kind": "norm", "set": {"weight_decay": 0}}],
+        "schedules": {"lr": {"name": "linear", "start_value": 0.1, "end_value": 0.0}},
+    }
+    built = optiplug.build(recipe, conv_bn_head, steps_per_epoch=5, num_epochs=2)
+    curves = compute_curves(built)
+    figure = curves_figure(curves, built.groups, title="t")
+    lr_panel, momentum_panel, decay_panel = figure.axes[:3]
+    assert momentum_panel.get_position().height < lr_panel.get_position().height
+    labels = [line.get_label() for line in decay_panel.get_lines() if not line.get_label().startswith("_")]
+    assert labels == ["0.0001: group 0 (4 tensors): (no rule)", "0: group 1 (2 tensors): norm"]
+    assert decay_panel.get_ylim()[0] < 0 < 1e-4 < decay_panel.get_ylim()[1]  # 0 and the value inside the frame
+    lines = terminal_summary(curves, built.groups, width=10)
+    assert lines[0] == "lr: all groups"
+    assert lines[-2:] == ["momentum: constant 0.9", "weight_decay: constant 0.0001 (group 0) · 0 (group 1)"]
+
+
+def test_a_scheduled_option_fixed_by_a_rule_shows_as_one_line(conv_bn_head):
+    recipe = {
+        "optimizer": {"name": "adamw", "lr": 0.1, "weight_decay": 0.05},
+        "rules": [{"kind": "norm", "set": {"weight_decay": 0}}],
+        "schedules": {"weight_decay": {"name": "cosine", "start_value": 0.04, "end_value": 0.4}},
+    }
+    built = optiplug.build(recipe, conv_bn_head, steps_per_epoch=5, num_epochs=2)
+    lines = terminal_preview(compute_curves(built), built.groups, "weight_decay", width=10)
+    assert lines[0] == "weight_decay: group 0 (4 tensors): (no rule)"
+    assert lines[-1] == "weight_decay: group 1 (2 tensors): norm: constant 0"
