@@ -240,8 +240,3 @@ def checked_option(option: str, value: Any, reference: Any, path: str) -> Any:
     else:
         expected = f"a value like the optimizer's {option} ({reference!r})"
     raise ConfigError(f"expected {expected}, got {value!r}", path)
-
-
-def describe(recipe: Recipe, registry: Registry | None = None) -> dict[str, Any]:
-    """The recipe as plain data (for printing and fingerprints)."""
-    return unstructure_recipe(recipe, registry or get_registry())

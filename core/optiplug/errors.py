@@ -66,12 +66,3 @@ def join_path(*parts: str | int) -> str:
             sep = "" if part.startswith("[") or not out else "."
             out = f"{out}{sep}{part}"
     return out
-
-
-def unknown_name(kind: str, name: object, known: Iterable[str], path: str) -> ConfigError:
-    """The error for a name no plugin provides, listing the known ones and the closest."""
-    names = sorted(known)
-    return ConfigError(
-        f"unknown {kind} {name!r}{did_you_mean(str(name), names)}; known: {', '.join(names) or 'none'}",
-        path,
-    )

@@ -37,11 +37,6 @@ def progress(steps: torch.Tensor, clock: Clock, path: str = "") -> torch.Tensor:
     return steps / clock.total_steps
 
 
-def epochs(steps: torch.Tensor, clock: Clock) -> torch.Tensor:
-    """Whole epochs done before each update."""
-    return torch.floor(steps / clock.steps_per_epoch)
-
-
 def as_steps(steps: Sequence[float] | torch.Tensor | range) -> torch.Tensor:
     """Update indices as the float64 tensor schedules take."""
     if isinstance(steps, torch.Tensor):
