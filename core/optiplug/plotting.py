@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 TITLES = {
     "lr": "learning rate",
     "momentum": "momentum",
-    "beta1": "Adam's beta1",
+    "beta1": "beta1 = betas[0]",
     "weight_decay": "weight decay",
 }
 MAX_POINTS = 6000  # per line; longer curves are drawn through their min/max envelope

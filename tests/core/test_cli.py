@@ -262,7 +262,7 @@ def test_plot_log_scale_and_length_from_the_command_line(monkeypatch, tmp_path, 
     assert main(args) == 0
     lr_panel, beta_panel = figures[0].axes[:2]
     assert lr_panel.get_yscale() == "log"
-    assert beta_panel.get_title(loc="left") == "Adam's beta1 (scheduled)"
+    assert beta_panel.get_title(loc="left") == "beta1 = betas[0] (scheduled)"
     assert torch.equal(
         torch.as_tensor(curve_lines(beta_panel)[0].get_ydata())[:2],
         torch.tensor([0.8, 0.8 + 0.1 / 20], dtype=torch.float64),

@@ -1,0 +1,5 @@
+"""``python -m optiplug``: the ``optiplug`` command."""
+
+from optiplug.cli import main
+
+raise SystemExit(main())
