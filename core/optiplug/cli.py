@@ -251,12 +251,12 @@ def _console() -> Console:
 
 
 @contextmanager
-def _reported_warnings() -> Iterator[None]:
+def _reported_warnings(show: bool = True) -> Iterator[None]:
     """Show warnings raised while building (a rule matching nothing) as ``optiplug: warning:`` lines."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
-    for warning in caught:
+    for warning in caught if show else ():
         print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
 
 
@@ -293,10 +293,10 @@ def require_length(recipe: Recipe, args: argparse.Namespace) -> None:
         )
 
 
-def _build(recipe: Recipe, model: Any, args: argparse.Namespace) -> Built:
+def _build(recipe: Recipe, model: Any, args: argparse.Namespace, *, show_warnings: bool = True) -> Built:
     from optiplug.build import build
 
-    with _reported_warnings():
+    with _reported_warnings(show_warnings):
         return build(
             recipe,
             model,
@@ -483,9 +483,8 @@ def _check_conversion(args: argparse.Namespace, recipe: Recipe, written: Recipe)
             "and check the values"
         )
     original = _build(_recipe(args, args.config), example_model(args.model), args)
-    with warnings.catch_warnings():  # the same warnings as the original's, already shown
-        warnings.simplefilter("ignore")
-        converted = _build(written, example_model(args.model), _no_run_options(args))
+    # the converted recipe's warnings are the original's, already shown
+    converted = _build(written, example_model(args.model), _no_run_options(args), show_warnings=False)
     found = differences(original, converted)
     if found:
         raise OptiplugError(

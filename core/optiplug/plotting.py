@@ -30,7 +30,7 @@ TITLES = {
     "weight_decay": "weight decay",
 }
 MAX_POINTS = 6000  # per line; longer curves are drawn through their min/max envelope
-MAX_EPOCH_LINES = 40
+MAX_EPOCH_LINES = 30
 EPOCH_STRIDES = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)
 PANEL_HEIGHT, CONSTANT_HEIGHT = 2.3, 1.2
 LABEL_WIDTH = 70
@@ -110,7 +110,7 @@ def _draw_option(ax: Axes, curves: Curves, option: str, groups: Sequence[GroupSu
             drawstyle=style,
             linewidth=1.6,
             linestyle=("-", "--", "-.", ":")[i % 4],
-            label=groups_label(indices, groups),
+            label=f"max {float(curve.max()):.3g}: {groups_label(indices, groups)}",
         )
     ax.set_title(f"{TITLES.get(option, option)} (scheduled)", fontsize=10, loc="left")
     _finish_panel(ax, option)
@@ -253,7 +253,7 @@ def terminal_preview(curves: Curves, groups: Sequence[GroupSummary], option: str
         lines.append(f"{option}: {groups_label(indices, groups)}")
         for i, row in enumerate(chart):
             label = top if i == 0 else bottom if i == len(chart) - 1 else ""
-            lines.append(f"{label:>{margin}} ┤{row}")
+            lines.append(f"{label:>{margin}} ┤{row}".rstrip())
         peak = int(curve.argmax())
         lines.append(
             f"{'':>{margin}}  first {float(curve[0]):.4g} · last {float(curve[-1]):.4g} · "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections.abc as cabc
 import enum
 import inspect
+import re
 import types
 import typing
 from typing import Any
@@ -194,6 +195,44 @@ class SchemaWriter:
             "required": ["name"],
             "additionalProperties": True,
         }
+
+
+@attrs.frozen
+class FieldHelp:
+    """One config field as the docs list it: name, type, default (None when required) and help."""
+
+    name: str
+    type: str
+    default: str | None
+    help: str
+
+
+def field_help(cls: type | None) -> list[FieldHelp]:
+    """The fields of an attrs config class, in order, with their type, default and help text."""
+    if cls is None or not attrs.has(cls):
+        return []
+    hints = _type_hints(cls)
+    rows = []
+    for field in attrs.fields(cls):
+        default = None if field.default is attrs.NOTHING else _default_text(field.default)
+        hint = type_text(hints.get(field.name, field.type))
+        rows.append(FieldHelp(field.name, hint, default, str(field.metadata.get("help", ""))))
+    return rows
+
+
+def type_text(hint: Any) -> str:
+    """A type hint as a reader writes it: ``float``, ``list[float]``, ``str | None``."""
+    if isinstance(hint, str):
+        return hint
+    if isinstance(hint, type) and not typing.get_args(hint):
+        return "None" if hint is type(None) else hint.__name__
+    return re.sub(r"\b(?:[a-z_][a-z0-9_]*\.)+(?=[A-Za-z_])", "", str(hint)).replace("NoneType", "None")
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, attrs.Factory):  # type: ignore[arg-type]
+        return repr(value.factory()) if value.factory in (list, dict, tuple) else f"{value.factory.__name__}()"
+    return repr(value)
 
 
 def _type_hints(cls: type) -> dict[str, Any]:

@@ -188,3 +188,13 @@ def test_the_command_checks_its_output_on_the_example_model(capsys, monkeypatch)
     assert main(["convert", source]) == 1
     err = capsys.readouterr().err
     assert "does not build the same values as the original" in err and "group 0 option momentum: 0 != 0.5" in err
+
+
+def test_a_warning_is_shown_once(capsys, tmp_path):
+    config = tmp_path / "rule.yaml"
+    config.write_text(
+        "optimizer: {name: sgd, lr: 0.1}\nrules: [{kind: regex, pattern: '^classifier\\.', set: {lr_mult: 2}}]\n"
+    )
+    assert main(["convert", str(config)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("optiplug: warning:")]
+    assert len(warnings) == 1 and "matches no trainable parameter" in warnings[0]

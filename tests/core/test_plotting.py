@@ -85,15 +85,15 @@ def test_figure_panels_and_terminal_preview(conv_bn_head):
     assert lines[5].strip() == "first 0.1 · last 0.005 · min 0.005 · max 0.1 (update 0) · 20 updates"
     assert lines[6] == "lr: group 1 (2 tensors): regex(pattern='^head\\\\.')"
     assert lines[1].startswith("0.1 ┤") and lines[4].startswith("  0 ┤")
-    assert len(lines[1]) == len("0.1 ┤") + 20
+    assert len(lines[4]) == len("  0 ┤") + 20 and lines[1] == "0.1 ┤█▆▅▃▂"  # trailing blanks dropped
 
 
 def test_epochs_are_marked_every_epoch_or_every_few_on_long_runs():
-    assert epoch_stride(40) == 1
-    assert epoch_stride(41) == 2
+    assert epoch_stride(30) == 1
+    assert epoch_stride(31) == 2
     assert epoch_stride(100) == 5
-    assert epoch_stride(300) == 10
-    assert epoch_stride(10**7) == 250_000  # past the table: ceil(epochs / 40)
+    assert epoch_stride(200) == 10
+    assert epoch_stride(10**7) == 333_334  # past the table: ceil(epochs / 30)
 
 
 def test_long_runs_mark_every_fifth_epoch(conv_bn_head):

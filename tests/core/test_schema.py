@@ -160,3 +160,30 @@ def test_a_user_schedule_appears_with_its_fields():
     validator = jsonschema.Draft202012Validator(schema)
     assert not list(validator.iter_errors({"schedules": {"lr": {"name": "warm_hold", "value": 0.1, "mode": "warm"}}}))
     assert list(validator.iter_errors({"schedules": {"lr": {"name": "warm_hold", "value": 0.1, "mode": "cold"}}}))
+
+
+def test_field_help_lists_each_field_with_type_default_and_help():
+    from optiplug.config.recipe import ClipConfig, RunConfig
+    from optiplug.schema import FieldHelp, field_help
+
+    clip = field_help(ClipConfig)
+    assert clip[0] == FieldHelp("max_norm", "float | None", "None", "Clip the total gradient norm to this value.")
+    assert [row.name for row in clip] == [f.name for f in attrs.fields(ClipConfig)]
+    composite = field_help(optiplug.get_registry().schedules.get("composite").config_class)
+    assert composite[0].name == "schedulers" and composite[0].default is None  # required
+    assert composite[0].type == "list[ScheduleConfig]"  # module paths dropped
+    assert field_help(None) == [] and field_help(int) == []
+    assert all(row.help for row in field_help(RunConfig))  # every field says what it is
+
+
+def test_type_text_reads_like_the_annotation():
+    from typing import Any
+
+    from optiplug.config.recipe import RuleConfig
+    from optiplug.schema import type_text
+
+    assert type_text(float) == "float"
+    assert type_text(RuleConfig | None) == "RuleConfig | None"
+    assert type_text(dict[str, Any]) == "dict[str, Any]"
+    assert type_text(tuple[float, float]) == "tuple[float, float]"
+    assert type_text(type(None)) == "None"

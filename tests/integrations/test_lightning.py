@@ -56,6 +56,17 @@ class Regressor(lightning.LightningModule):
         return lightning_optimizers(self.built)
 
 
+class BuiltEarly(Regressor):
+    """The documented form: built in __init__, so the Trainer's arguments come from the same Built."""
+
+    def __init__(self, recipe, steps_per_epoch: int) -> None:
+        super().__init__(recipe, steps_per_epoch)
+        self.built = optiplug.build(recipe, self, steps_per_epoch=steps_per_epoch, num_epochs=1)
+
+    def configure_optimizers(self):
+        return lightning_optimizers(self.built)
+
+
 def loader(batches: int):
     torch.manual_seed(1)
     inputs = torch.randn(batches * 2, 3)
@@ -115,16 +126,19 @@ def test_the_scheduler_reaches_lightning_unchanged(tmp_path):
 
 def test_accumulation_and_clipping_become_trainer_arguments(tmp_path):
     recipe = RECIPE | {"accumulation": {"steps": 2}, "clip": {"max_norm": 0.5}}
-    model = Regressor(recipe, steps_per_epoch=UPDATES)
-    probe = optiplug.build(recipe, model, steps_per_epoch=UPDATES, num_epochs=1)
-    arguments = lightning_trainer_arguments(probe)
+    model = BuiltEarly(recipe, steps_per_epoch=UPDATES)
+    arguments = lightning_trainer_arguments(model.built)
     assert arguments == {
         "accumulate_grad_batches": 2,
         "max_steps": UPDATES,
         "gradient_clip_val": 0.5,
         "gradient_clip_algorithm": "norm",
     }
+    built = model.built
     fitted = trainer(tmp_path, **(arguments | {"max_steps": 2}))
     fitted.fit(model, loader(2 * 2))  # four micro-batches: two updates
-    assert model.built.scheduler.last_epoch == 2
+    assert model.built is built and fitted.optimizers[0] is built.optimizer
+    assert built.scheduler.last_epoch == 2
     assert len(model.seen) == 2
+    for update, groups in enumerate(model.seen):
+        assert groups[0][0] == pytest.approx(expected_values(update, head=False)[0], rel=1e-12)

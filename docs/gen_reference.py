@@ -1,0 +1,279 @@
+"""The generated pages of the documentation, added to the site by mkdocs (``hooks:`` in mkdocs.yml).
+
+- ``reference/hooks.md``: every hook of ``optiplug/hookspecs.py`` and every record of
+  ``optiplug/records.py``, from their docstrings and attrs fields;
+- ``reference/options.md``: every optimizer, schedule, rule kind, wrapper, scaling rule
+  and dialect of the installed plugins, with each config field's type, default and help
+  text, read from the live registry (the source ``optiplug schema`` uses);
+- ``changelog.md``: the repository's CHANGELOG.md.
+
+Nothing is written to disk: the pages exist only in the build. ``python docs/gen_reference.py
+DIR`` writes them into DIR to look at.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|obj):`~?([^`]+)`")
+LITERAL = re.compile(r"``([^`]+)``")
+RECORDS = (
+    "OptimizerSpec",
+    "ScheduleSpec",
+    "RuleSpec",
+    "ScalingRule",
+    "WrapperSpec",
+    "DialectSpec",
+    "Schedule",
+    "Clock",
+    "ScheduleContext",
+    "ScalingContext",
+    "DialectContext",
+    "ParamInfo",
+)
+
+
+# -- docstrings (reStructuredText as written in the code) to Markdown ---------------------------------------
+
+
+def markdown(docstring: str | None) -> str:
+    """A docstring as Markdown: roles and double backquotes as code, ``::`` and ``>>>`` blocks fenced."""
+    lines = _inline(inspect.cleandoc(docstring or "")).splitlines()
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith(">>>"):
+            block, index = _take(lines, index, lambda text: text.startswith((">>>", "...")))
+            out += ["```pycon", *block, "```", ""]
+            continue
+        if line.rstrip().endswith("::"):
+            out.append(line.rstrip()[:-1])
+            block, index = _indented_block(lines, index + 1)
+            out += ["", f"```{_language(block)}", *block, "```", ""]
+            continue
+        out.append(line)
+        index += 1
+    return "\n".join(out)
+
+
+def _inline(text: str) -> str:
+    """``:class:`~a.B``` -> ```B```, ``:mod:`a.b``` -> ```a.b```, double backquotes -> single."""
+
+    def role(match: re.Match[str]) -> str:
+        target = match.group(1)
+        return f"`{target.split('.')[-1] if '~' in match.group(0) else target}`"
+
+    return LITERAL.sub(r"`\1`", ROLE.sub(role, text))
+
+
+def _take(lines: list[str], start: int, keep: Callable[[str], bool]) -> tuple[list[str], int]:
+    end = start
+    while end < len(lines) and keep(lines[end]):
+        end += 1
+    return lines[start:end], end
+
+
+def _indented_block(lines: list[str], start: int) -> tuple[list[str], int]:
+    """The indented lines after a ``::`` paragraph (blank lines inside kept), dedented."""
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    end = start
+    while end < len(lines) and (not lines[end].strip() or lines[end].startswith(" ")):
+        end += 1
+    block = lines[start:end]
+    while block and not block[-1].strip():
+        block.pop()
+    return inspect.cleandoc("\n".join(block)).splitlines(), end
+
+
+def _language(block: list[str]) -> str:
+    return "toml" if any(line.lstrip().startswith("[") for line in block) else "python"
+
+
+# -- the pages ----------------------------------------------------------------------------------------------------
+
+
+def hooks_page() -> str:
+    """The hooks and the records, from their docstrings."""
+    import optiplug.hookspecs
+    import optiplug.records
+
+    parts = [
+        "# Reference: hooks and records",
+        "",
+        "Generated from `optiplug/hookspecs.py` and `optiplug/records.py` when the documentation is built.",
+        "",
+        markdown(optiplug.hookspecs.__doc__),
+        "",
+        "## Hooks",
+    ]
+    for name, function in _hookspecs(optiplug.hookspecs):
+        signature = _signature(function)
+        parts += ["", f"### `{name}`", "", f"```python\n{name}{signature}\n```", "", markdown(function.__doc__)]
+    parts += ["", "## Records", "", markdown(optiplug.records.__doc__)]
+    for name in RECORDS:
+        parts += ["", *_record_section(getattr(optiplug.records, name))]
+    return "\n".join(parts) + "\n"
+
+
+def _signature(function: Callable[..., Any]) -> str:
+    """The signature with its annotations as written (not as the strings ``from __future__`` makes them)."""
+    return str(inspect.signature(function)).replace("'", "")
+
+
+def _hookspecs(module: Any) -> Iterator[tuple[str, Callable[..., Any]]]:
+    for name, value in vars(module).items():
+        if name.startswith("optiplug_") and callable(value):
+            yield name, value
+
+
+def _record_section(cls: type) -> list[str]:
+    import attrs
+
+    from optiplug.schema import type_text
+
+    lines = [f"### `{cls.__name__}`", "", markdown(cls.__doc__)]
+    if attrs.has(cls):
+        lines += ["", "| field | type | default |", "|---|---|---|"]
+        for field in attrs.fields(cls):
+            default = "required" if field.default is attrs.NOTHING else _code(repr(field.default))
+            lines.append(f"| `{field.name}` | {_code(type_text(field.type))} | {default} |")
+    else:
+        for name, member in vars(cls).items():
+            if callable(member) and not name.startswith("_"):
+                lines += ["", f"`{name}{_signature(member)}`: {markdown(member.__doc__)}"]
+    return lines
+
+
+def options_page() -> str:
+    """Every installed plugin's kinds and their options, from the live registry."""
+    import optiplug
+
+    registry = optiplug.get_registry()
+    parts = [
+        "# Reference: every option of the installed plugins",
+        "",
+        "Generated from the live registry when the documentation is built (the source of `optiplug schema`):",
+        "each config field with its type, its default (or *required*) and its help text. Every schedule also",
+        "takes `update_interval` (`step`, or `epoch` to hold each epoch's first value). The plugin pages",
+        "explain what each one computes.",
+    ]
+    for plugin in sorted(registry.plugins, key=lambda p: p.name):
+        provided = registry.provided_by(plugin.name)
+        if not provided:
+            continue
+        parts += ["", f"## {plugin.name}", "", f"From `{plugin.distribution}` {plugin.version or ''}.".rstrip()]
+        parts += _kinds(registry, plugin.name)
+    return "\n".join(parts) + "\n"
+
+
+def _kinds(registry: Any, plugin: str) -> list[str]:
+    lines: list[str] = []
+    catalogues = (
+        ("optimizer", registry.optimizers, None),
+        ("schedule", registry.schedules, "config_class"),
+        ("param rule kind", registry.rules, "config_class"),
+        ("optimizer wrapper", registry.wrappers, "config_class"),
+        ("config dialect", registry.dialects, None),
+    )
+    for kind, catalogue, config in catalogues:
+        for provided in sorted((p for p in catalogue if p.plugin == plugin), key=lambda p: _name(p.record)):
+            record = provided.record
+            lines += ["", f"### {kind} `{_name(record)}`", "", _describe(record)]
+            if kind == "optimizer":
+                lines += _arguments(record.factory)
+            if config is not None:
+                lines += _fields(getattr(record, config))
+    scaling = sorted(_name(p.record) for p in registry.scaling if p.plugin == plugin)
+    if scaling:
+        lines += ["", f"Scaling rules (`lr_scaling`) for: {', '.join(f'`{n}`' for n in scaling)}."]
+    return lines
+
+
+def _arguments(factory: Callable[..., Any]) -> list[str]:
+    """An optimizer's keyword arguments and defaults (what the recipe's optimizer keys are checked against)."""
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return []
+    shown = [str(p).replace("'", "") for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return ["", "Arguments: " + ", ".join(f"`{text}`" for text in shown) + "."] if shown else []
+
+
+def _name(record: Any) -> str:
+    return str(getattr(record, "name", None) or getattr(record, "schedule", ""))
+
+
+def _describe(record: Any) -> str:
+    text = getattr(record, "description", "") or ""
+    extra = []
+    if getattr(record, "relative", False):
+        extra.append("relative: each param group's own value is the base")
+    if getattr(record, "aliases", ()):
+        extra.append("also: " + ", ".join(f"`{a}`" for a in record.aliases))
+    return "; ".join(x for x in [text, *extra] if x) or "-"
+
+
+def _fields(config_class: type | None) -> list[str]:
+    from optiplug.schema import field_help
+
+    rows = field_help(config_class)
+    if not rows:
+        return ["", "No options."]
+    lines = ["", "| option | type | default | meaning |", "|---|---|---|---|"]
+    for row in rows:
+        default = "*required*" if row.default is None else _code(row.default)
+        lines.append(f"| `{row.name}` | {_code(row.type)} | {default} | {_cell(row.help)} |")
+    return lines
+
+
+def _cell(text: str) -> str:
+    """Table cell text: a pipe outside code would split the cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    """A table cell as code (Python-Markdown keeps pipes inside code spans)."""
+    return f"`{text.replace(chr(10), ' ')}`"
+
+
+def changelog_page() -> str:
+    """CHANGELOG.md as it is."""
+    return (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+
+
+def pages() -> dict[str, str]:
+    """Every generated page by its path under docs/."""
+    return {
+        "reference/hooks.md": hooks_page(),
+        "reference/options.md": options_page(),
+        "changelog.md": changelog_page(),
+    }
+
+
+# -- the mkdocs hook ------------------------------------------------------------------------------------------------
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """Add the generated pages to the site (mkdocs calls this before it reads the nav)."""
+    from mkdocs.structure.files import File
+
+    for uri, text in pages().items():
+        files.append(File.generated(config, uri, content=text))
+    return files
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "generated-docs")
+    for uri, text in pages().items():
+        path = target / uri
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
