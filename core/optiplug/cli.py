@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 PROG = "optiplug"
 CANONICAL = "canonical"
 EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
 HELP_WIDTH = 100
 DEFAULT_MODEL = "resnet_like"
 DEMO_MODEL = "mlp"
@@ -60,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `optiplug schema | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
+    except KeyboardInterrupt:  # Ctrl-C during `optiplug run`: one line, the shell's status for SIGINT
+        if args.debug:
+            raise
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except OptiplugError as exc:
         if args.debug:
             raise

@@ -242,8 +242,8 @@ def test_plot_writes_the_png_of_the_curves_and_a_terminal_preview(capsys, monkey
     for (_, ydata), curve in zip(plotted, curves.values(), strict=True):
         assert torch.equal(ydata, curve)
     assert [label for label, _ in plotted] == [
-        "groups 0, 1 (8 tensors): (no rule); norm",
-        "group 2 (2 tensors): regex(pattern='^head\\\\.')",
+        "max 0.1: groups 0, 1 (8 tensors): (no rule); norm",
+        "max 1: group 2 (2 tensors): regex(pattern='^head\\\\.')",
     ]
     assert lr_panel.get_title(loc="left") == "learning rate (scheduled)"
     assert momentum_panel.get_title(loc="left") == "momentum (constant)"
@@ -352,3 +352,14 @@ def test_usage_errors_exit_2(capsys):
     assert "the following arguments are required: CONFIG" in capsys.readouterr().err
     assert main(["plot", "x.yaml", "--epochs", "0"]) == 2
     assert "must be > 0, got 0" in capsys.readouterr().err
+
+
+def test_an_interrupted_command_says_so_in_one_line(capsys, monkeypatch):
+    import optiplug.cli
+
+    def interrupted(_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optiplug.cli, "cmd_run", interrupted)
+    assert main(["run"]) == 130
+    assert capsys.readouterr().err == "optiplug: interrupted\n"
