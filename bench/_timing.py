@@ -55,16 +55,58 @@ def compare(
     }
 
 
-def figure(name: str, measured: dict[str, float], target: float) -> dict[str, Any]:
-    """One result row: the ratio figures, the target (an upper bound) and whether it was met."""
-    return {"name": name, **measured, "target": target, "met": measured["median"] <= target}
+def figure(name: str, measured: dict[str, float], target: float, unit: str = "ratio") -> dict[str, Any]:
+    """One result row: the figures, the target (an upper bound) and whether it was met.
+
+    ``unit`` is ``ratio`` (A/B from :func:`compare`), ``s`` (seconds, from :func:`seconds`)
+    or a count such as ``groups`` (``median`` = ``min`` = ``max``).
+    """
+    return {"name": name, **measured, "target": target, "met": measured["median"] <= target, "unit": unit}
+
+
+def seconds(fn: Callable[[], Any], *, rounds: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Seconds (CPU time of the calling thread, as in :func:`compare`) of one call of ``fn``: median, min, max."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(rounds):
+        start = time.thread_time()
+        fn()
+        times.append(time.thread_time() - start)
+    return {"median": statistics.median(times), "min": min(times), "max": max(times)}
+
+
+def count(value: int) -> dict[str, float]:
+    """A figure that is a count (no spread)."""
+    return {"median": value, "min": value, "max": value}
+
+
+def format_value(value: float, unit: str) -> str:
+    """``0.412``, ``0.18 s`` or ``4 groups``."""
+    if unit == "ratio":
+        return f"{value:.3f}"
+    if unit == "s":
+        return f"{value:.3g} s"
+    return f"{value:g} {unit}"
+
+
+def format_ms(ms: float) -> str:
+    """``12.34 ms``, or ``4.2 us`` below a millisecond."""
+    return f"{ms:.2f} ms" if ms >= 1 else f"{ms * 1e3:.2g} us"
 
 
 def print_row(row: dict[str, Any]) -> None:
-    """One line per figure: name, ratio median (min, max), times, target, met / not met."""
+    """One line per figure: name, median (min, max), times, target, met / not met."""
+    unit = row.get("unit", "ratio")
+    spread = (
+        ""
+        if row["min"] == row["max"]
+        else f" (min {format_value(row['min'], unit)}, max {format_value(row['max'], unit)})"
+    )
+    times = f"  [{format_ms(row['a_ms'])} vs {format_ms(row['b_ms'])}]" if "a_ms" in row else ""
     print(
-        f"{row['name']:<58} ratio {row['median']:.3f} (min {row['min']:.3f}, max {row['max']:.3f})"
-        f"  [{row['a_ms']:.2f} ms vs {row['b_ms']:.2f} ms]  target <= {row['target']}"
+        f"{row['name']:<58} {'ratio ' if unit == 'ratio' else ''}{format_value(row['median'], unit)}{spread}{times}"
+        f"  target <= {row['target'] if unit == 'ratio' else format_value(row['target'], unit)}"
         f"  {'met' if row['met'] else 'NOT MET'}",
         flush=True,
     )

@@ -20,28 +20,14 @@ import torch
 import optiplug
 
 try:
+    from bench._shapes import resnet50_shapes
     from bench._timing import compare, figure, print_row, setup_threads
 except ImportError:  # run as a script from bench/
+    from _shapes import resnet50_shapes  # type: ignore[no-redef]
     from _timing import compare, figure, print_row, setup_threads  # type: ignore[no-redef]
 
 SGD = {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
 LARC = {"name": "larc", "trust_coefficient": 1.0, "clip": False}
-
-
-def resnet50_shapes() -> list[tuple[int, ...]]:
-    """torchvision ResNet-50's parameter shapes in order (161 tensors, 25,557,032 elements)."""
-    shapes: list[tuple[int, ...]] = [(64, 3, 7, 7), (64,), (64,)]
-    inplanes = 64
-    for planes, blocks in ((64, 3), (128, 4), (256, 6), (512, 3)):
-        for block in range(blocks):
-            width, out = planes, planes * 4
-            shapes += [(width, inplanes, 1, 1), (width,), (width,)]
-            shapes += [(width, width, 3, 3), (width,), (width,)]
-            shapes += [(out, width, 1, 1), (out,), (out,)]
-            if block == 0:
-                shapes += [(out, inplanes, 1, 1), (out,), (out,)]
-            inplanes = out
-    return [*shapes, (1000, 2048), (1000,)]
 
 
 def named_params(shapes: list[tuple[int, ...]]) -> list[tuple[str, torch.nn.Parameter]]:

@@ -349,13 +349,24 @@ def groups_table(groups: Sequence[GroupSummary], title: str) -> Table:
     return table
 
 
-def _run_summary(built: Built) -> str:
+def _run_summary(built: Built, args: argparse.Namespace | None = None) -> str:
     clock = built.clock
     if clock.total_steps is None:
         per_epoch = clock.steps_per_epoch
         return f"an open-ended run, {per_epoch} update{'s' if per_epoch != 1 else ''} per epoch"
     epochs = clock.total_steps / clock.steps_per_epoch
-    return f"{clock.total_steps:,.0f} updates = {epochs:g} epochs × {clock.steps_per_epoch:,} updates/epoch"
+    length = f"{clock.total_steps:,.0f} updates = {epochs:g} epochs × {clock.steps_per_epoch:,} updates/epoch"
+    return length + _batch_summary(built, args)
+
+
+def _batch_summary(built: Built, args: argparse.Namespace | None) -> str:
+    """``, batch 32 × 64 devices`` when the run's batch is known (it is what lr scaling used)."""
+    run = built.recipe.run
+    per_device = (args.batch_size if args else None) or run.batch_size_per_device
+    world = (args.world_size if args else None) or run.world_size or 1
+    if per_device is None:
+        return ""
+    return f", batch {per_device}" + (f" × {world} devices" if world > 1 else "")
 
 
 def resolved_recipe(built: Built, args: argparse.Namespace) -> Recipe:
@@ -436,7 +447,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     title = f"{type(built.optimizer).__name__}: {_groups_count(built)} of example model {args.model!r}"
     console = _console()
     console.print(groups_table(built.groups, title))
-    console.print(f"run: {_run_summary(built)}. The config is valid.")
+    console.print(f"run: {_run_summary(built, args)}. The config is valid.")
     return 0
 
 
@@ -527,7 +538,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     curves = compute_curves(built)
     title = (
         f"{Path(args.config).name}: {type(built.optimizer).__name__}, {_groups_count(built)} "
-        f"({args.model})\n{_run_summary(built)}"
+        f"({args.model})\n{_run_summary(built, args)}"
     )
     figure = curves_figure(curves, built.groups, title=title, log_lr=args.log)
     output = save_png(figure, args.output or f"{Path(args.config).stem}-curves.png")
@@ -559,7 +570,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     task = SyntheticTask.make(micro_batches_per_epoch(built) * args.batch_size)
     result = _train_with_progress(built, model, task, args.batch_size)
     curves = compute_curves(built)
-    title = f"optiplug run: {Path(config).name} on synthetic data ({DEMO_MODEL})\n{_run_summary(built)}"
+    title = f"optiplug run: {Path(config).name} on synthetic data ({DEMO_MODEL})\n{_run_summary(built, args)}"
     figure = curves_figure(curves, built.groups, title=title, log_lr=args.log, losses=result.losses)
     output = save_png(figure, Path(args.output) / "optiplug-run.png")
     print(

@@ -111,12 +111,13 @@ def _module_infos(model: nn.Module) -> list[ParamInfo]:
 
 @attrs.frozen
 class CompiledRule:
-    """A rule ready to match: its config, compiled matcher and label."""
+    """A rule ready to match: its config, compiled matcher, label, and its ``set`` resolved once."""
 
     config: RuleConfig
     matcher: RuleMatcher
     label: str
     path: str
+    settings: tuple[tuple[str, Setting], ...] = ()
 
 
 def compile_rules(rules: Iterable[RuleConfig], registry: Registry, path: str = "rules") -> list[CompiledRule]:
@@ -130,7 +131,8 @@ def compile_rules(rules: Iterable[RuleConfig], registry: Registry, path: str = "
         except ConfigError as exc:
             raise exc.under(rule_path) from None
         label = rule.label or _describe(rule)
-        compiled.append(CompiledRule(rule, matcher, label, rule_path))
+        settings = tuple(_settings(rule.set, join_path(rule_path, "set")).items())
+        compiled.append(CompiledRule(rule, matcher, label, rule_path, settings))
     return compiled
 
 
@@ -141,48 +143,86 @@ def _describe(rule: RuleConfig) -> str:
     return f"{rule.kind}({fields})"
 
 
+Outcomes = dict[int, Mapping[str, Any]]
+"""The options matchers returned (rule index -> mapping), for the rules that returned some."""
+
+
 def plan_groups(model: Any, rules: Iterable[RuleConfig], registry: Registry, path: str = "rules") -> list[GroupPlan]:
-    """The fewest groups for ``model`` under ``rules``, in order of first parameter."""
+    """The fewest groups for ``model`` under ``rules``, in order of first parameter.
+
+    Each rule's matcher is called once per parameter. Parameters matched by the same
+    rules (none of which returned options of its own) have the same options, so their
+    group is found from the matched rules alone.
+    """
     infos = param_infos(model)
     if not infos:
         raise ConfigError("the model has no trainable parameters (all are frozen or there are none)")
     compiled = compile_rules(rules, registry, path)
     hits = [0] * len(compiled)
     groups: dict[Any, GroupPlan] = {}
+    keys: dict[tuple[int, ...], Any] = {}
+    labelled: set[tuple[Any, tuple[int, ...]]] = set()
     for info in infos:
-        settings: dict[str, Setting] = {}
-        schedules: dict[str, ScheduleConfig] = {}
-        labels: list[str] = []
-        for i, rule in enumerate(compiled):
-            try:
-                outcome = rule.matcher(info)
-            except ConfigError as exc:
-                raise exc.under(rule.path) from None
-            if not outcome:
-                continue
-            hits[i] += 1
-            labels.append(rule.label)
-            if isinstance(outcome, Mapping):
-                _apply(settings, outcome, rule.path)
-            _apply(settings, rule.config.set, join_path(rule.path, "set"))
-            schedules.update(rule.config.schedules)
-        key = (_freeze(settings), tuple(sorted((k, repr(v)) for k, v in schedules.items())))
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = GroupPlan([], [], settings, schedules, [])
+        matched, outcomes = _match(info, compiled)
+        key = None if outcomes else keys.get(matched)
+        if key is None:
+            settings, schedules = _resolve(matched, outcomes, compiled)
+            key = (_freeze(settings), tuple(sorted((k, repr(v)) for k, v in schedules.items())))
+            if key not in groups:
+                groups[key] = GroupPlan([], [], settings, schedules, [])
+            if not outcomes:
+                keys[matched] = key
+        group = groups[key]
         group.params.append(info.param)
         group.names.append(info.name)
-        group.rules.extend(label for label in labels if label not in group.rules)
+        if (key, matched) not in labelled:
+            labelled.add((key, matched))
+            group.rules.extend(label for label in (compiled[i].label for i in matched) if label not in group.rules)
+        for i in matched:
+            hits[i] += 1
     for rule, count in zip(compiled, hits, strict=True):
         if count == 0:
             warnings.warn(f"{rule.path} ({rule.label}) matches no trainable parameter", OptiplugWarning, stacklevel=3)
     return list(groups.values())
 
 
-def _apply(settings: dict[str, Setting], options: Mapping[str, Any], origin: str) -> None:
+def _match(info: ParamInfo, compiled: list[CompiledRule]) -> tuple[tuple[int, ...], Outcomes]:
+    """The indices of the rules that match ``info``, and the options those that returned some gave."""
+    matched = []
+    outcomes: Outcomes = {}
+    for i, rule in enumerate(compiled):
+        try:
+            outcome = rule.matcher(info)
+        except ConfigError as exc:
+            raise exc.under(rule.path) from None
+        if outcome:
+            matched.append(i)
+            if isinstance(outcome, Mapping):
+                outcomes[i] = outcome
+    return tuple(matched), outcomes
+
+
+def _resolve(
+    matched: tuple[int, ...], outcomes: Outcomes, compiled: list[CompiledRule]
+) -> tuple[dict[str, Setting], dict[str, ScheduleConfig]]:
+    """The options and schedule overrides of a parameter the rules ``matched`` (in order; later rules win)."""
+    settings: dict[str, Setting] = {}
+    schedules: dict[str, ScheduleConfig] = {}
+    for i in matched:
+        rule = compiled[i]
+        if i in outcomes:
+            settings.update(_settings(outcomes[i], rule.path))
+        settings.update(rule.settings)
+        schedules.update(rule.config.schedules)
+    return settings, schedules
+
+
+def _settings(options: Mapping[str, Any], origin: str) -> dict[str, Setting]:
+    out = {}
     for key, value in options.items():
         option, scaled = option_of(key)
-        settings[option] = Setting(value, scaled, join_path(origin, key))
+        out[option] = Setting(value, scaled, join_path(origin, key))
+    return out
 
 
 def _freeze(settings: Mapping[str, Setting]) -> tuple[tuple[str, bool, str], ...]:

@@ -139,8 +139,10 @@ def test_check_shows_the_lr_after_batch_scaling(capsys, tmp_path):
     )
     args = ["check", str(config), "--epochs", "2", "--steps-per-epoch", "5", "--batch-size", "64", "--world-size", "8"]
     assert main(args) == 0
-    printed = yaml.safe_load(capsys.readouterr().out.partition("\n\n")[0])
+    out = capsys.readouterr().out
+    printed = yaml.safe_load(out.partition("\n\n")[0])
     assert printed["schedules"]["lr"]["start_value"] == pytest.approx(0.1 * 64 * 8 / 256)
+    assert "10 updates = 2 epochs × 5 updates/epoch, batch 64 × 8 devices" in " ".join(out.split())
 
 
 def test_check_without_schedules_needs_no_run_length(capsys, tmp_path):

@@ -179,3 +179,58 @@ def test_option_values_must_fit_the_optimizer(conv_bn_head):
         optiplug.build(
             {"optimizer": {"name": "adam"}, "rules": [{"kind": "bias", "set": {"betas": [0.9]}}]}, conv_bn_head
         )
+
+
+class CountingRules:
+    """A plugin with two rule kinds that record every parameter they are asked about."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    @optiplug.hookimpl
+    def optiplug_param_rules(self):
+        def counting(kind, decide):
+            def matcher(_config):
+                def match(info):
+                    self.calls.append((kind, info.name))
+                    return decide(info)
+
+                return match
+
+            return optiplug.RuleSpec(kind, None, matcher, kind)
+
+        return [
+            counting("every_weight", lambda info: info.leaf_name == "weight"),
+            # options of its own, which differ between parameters matched by the same rules: lr_mult = numel
+            counting("by_size", lambda info: {"lr_mult": float(info.param.numel())}),
+        ]
+
+
+def counting_registry():
+    from optiplug.plugins import make_plugin_manager
+    from optiplug.registry import Registry
+
+    plugin = CountingRules()
+    pm = make_plugin_manager(plugins=[("counting", plugin)])
+    return Registry(pm), plugin
+
+
+def test_each_rule_asks_about_each_parameter_once(conv_bn_head):
+    registry, plugin = counting_registry()
+    rules = [{"kind": "every_weight", "set": {"weight_decay": 0}}, {"kind": "every_weight", "set": {"lr_mult": 2}}]
+    config = {"optimizer": {"name": "sgd", "lr": 0.1, "weight_decay": 1e-4}, "rules": rules}
+    built = optiplug.build(config, conv_bn_head, registry=registry)
+    names = [name for name, _ in conv_bn_head.named_parameters()]
+    assert sorted(plugin.calls) == sorted((kind, name) for kind in ("every_weight",) * 2 for name in names)
+    assert [(g["lr"], g["weight_decay"]) for g in built.optimizer.param_groups] == [(0.2, 0.0), (0.1, 1e-4)]
+
+
+def test_options_a_rule_returns_split_parameters_matched_by_the_same_rules(conv_bn_head):
+    registry, _ = counting_registry()
+    config = {"optimizer": {"name": "sgd", "lr": 1.0}, "rules": [{"kind": "every_weight"}, {"kind": "by_size"}]}
+    built = optiplug.build(config, conv_bn_head, registry=registry)
+    lrs = {name: built.optimizer.param_groups[g.index]["lr"] for g in built.groups for name in g.names}
+    assert lrs == {name: float(p.numel()) for name, p in conv_bn_head.named_parameters()}
+    # bn1.weight, bn1.bias and conv1.bias have 4 elements each: one group, whatever rules matched them
+    assert len(built.groups) == 4
+    assert next(g for g in built.groups if "bn1.bias" in g.names).names == ("conv1.bias", "bn1.weight", "bn1.bias")
