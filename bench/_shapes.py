@@ -1,4 +1,4 @@
-"""Models and parameter shapes the benchmarks share.
+"""Models, parameter shapes and rules the benchmarks share.
 
 ``resnet50_shapes`` lists torchvision ResNet-50's parameter shapes; ``ResNet50`` is the
 same network as modules, with torchvision's parameter names (``conv1``, ``bn1``,
@@ -10,6 +10,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+HEAD_RULES = [
+    {"kind": "norm", "set": {"weight_decay": 0}},
+    {"kind": "bias", "set": {"weight_decay": 0}},
+    {"kind": "module_path", "prefix": "head", "set": {"lr_mult": 10}},
+]
+"""No weight decay on norms and biases, 10x lr on the module ``head``: ResNet-50's usual four groups."""
 
 STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))
 """(planes, blocks) of ResNet-50's four stages."""

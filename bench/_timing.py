@@ -37,12 +37,17 @@ def compare(
     for _ in range(warmup):
         a()
         b()
+    return interleaved(lambda: _time(a, steps), lambda: _time(b, steps), rounds)
+
+
+def interleaved(time_a: Callable[[], float], time_b: Callable[[], float], rounds: int) -> dict[str, float]:
+    """Ratios ``time_a() / time_b()`` (each returns seconds), the order alternating from round to round."""
     ratios, times_a, times_b = [], [], []
     for r in range(rounds):
         if r % 2:
-            tb, ta = _time(b, steps), _time(a, steps)
+            tb, ta = time_b(), time_a()
         else:
-            ta, tb = _time(a, steps), _time(b, steps)
+            ta, tb = time_a(), time_b()
         ratios.append(ta / tb)
         times_a.append(ta)
         times_b.append(tb)

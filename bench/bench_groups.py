@@ -17,10 +17,10 @@ from torch import nn
 import optiplug
 
 try:
-    from bench._shapes import ResNet50
+    from bench._shapes import HEAD_RULES, ResNet50
     from bench._timing import count, figure, print_row
 except ImportError:  # run as a script from bench/
-    from _shapes import ResNet50  # type: ignore[no-redef]
+    from _shapes import HEAD_RULES, ResNet50  # type: ignore[no-redef]
     from _timing import count, figure, print_row  # type: ignore[no-redef]
 
 LR, WEIGHT_DECAY, HEAD_LR_MULT = 0.1, 1e-4, 10
@@ -28,11 +28,7 @@ RUN = {"steps_per_epoch": 100, "num_epochs": 10}
 
 CANONICAL = {
     "optimizer": {"name": "SGD", "lr": LR, "momentum": 0.9, "weight_decay": WEIGHT_DECAY},
-    "rules": [
-        {"kind": "norm", "set": {"weight_decay": 0}},
-        {"kind": "bias", "set": {"weight_decay": 0}},
-        {"kind": "module_path", "prefix": "head", "set": {"lr_mult": HEAD_LR_MULT}},
-    ],
+    "rules": HEAD_RULES,
 }
 VISSL = {
     "OPTIMIZER": {

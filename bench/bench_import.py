@@ -17,7 +17,6 @@ from __future__ import annotations
 import compileall
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from bench._timing import figure, print_row
+    from bench._timing import figure, interleaved, print_row
 except ImportError:  # run as a script from bench/
-    from _timing import figure, print_row  # type: ignore[no-redef]
+    from _timing import figure, interleaved, print_row  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIPLUG = "import optiplug, torch; optiplug.build({'optimizer': {'name': 'SGD', 'lr': 0.1}}, torch.nn.Linear(4, 4))"
@@ -52,22 +51,7 @@ def compare_processes(env: Mapping[str, str], rounds: int, warmup: bool = True) 
     if warmup:  # the OS file cache
         cpu_seconds(OPTIPLUG, env)
         cpu_seconds(TORCH, env)
-    ratios, ours, theirs = [], [], []
-    for r in range(rounds):
-        if r % 2:
-            b, a = cpu_seconds(TORCH, env), cpu_seconds(OPTIPLUG, env)
-        else:
-            a, b = cpu_seconds(OPTIPLUG, env), cpu_seconds(TORCH, env)
-        ratios.append(a / b)
-        ours.append(a)
-        theirs.append(b)
-    return {
-        "median": statistics.median(ratios),
-        "min": min(ratios),
-        "max": max(ratios),
-        "a_ms": statistics.median(ours) * 1e3,
-        "b_ms": statistics.median(theirs) * 1e3,
-    }
+    return interleaved(lambda: cpu_seconds(OPTIPLUG, env), lambda: cpu_seconds(TORCH, env), rounds)
 
 
 def compiled_copy(target: Path) -> Path:

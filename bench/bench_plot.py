@@ -17,10 +17,10 @@ from optiplug.curves import compute_curves
 from optiplug.plotting import envelope
 
 try:
-    from bench._shapes import ResNet50
+    from bench._shapes import HEAD_RULES, ResNet50
     from bench._timing import figure, print_row, seconds, setup_threads
 except ImportError:  # run as a script from bench/
-    from _shapes import ResNet50  # type: ignore[no-redef]
+    from _shapes import HEAD_RULES, ResNet50  # type: ignore[no-redef]
     from _timing import figure, print_row, seconds, setup_threads  # type: ignore[no-redef]
 
 STEPS_PER_EPOCH, EPOCHS = 1000, 1000
@@ -40,11 +40,7 @@ def composite(start: float, peak: float, end: float) -> dict[str, Any]:
 
 RECIPE = {
     "optimizer": {"name": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
-    "rules": [
-        {"kind": "norm", "set": {"weight_decay": 0}},
-        {"kind": "bias", "set": {"weight_decay": 0}},
-        {"kind": "module_path", "prefix": "head", "set": {"lr_mult": 10}},
-    ],
+    "rules": HEAD_RULES,
     "schedules": {
         "lr": composite(0.001, 0.1, 0.0),
         "momentum": composite(0.95, 0.85, 0.95),

@@ -26,21 +26,17 @@ import optiplug
 
 try:
     from bench import bench_plot
-    from bench._shapes import ResNet50
+    from bench._shapes import HEAD_RULES, ResNet50
     from bench._timing import compare, figure, print_row, setup_threads
 except ImportError:  # run as a script from bench/
     import bench_plot  # type: ignore[no-redef]
-    from _shapes import ResNet50  # type: ignore[no-redef]
+    from _shapes import HEAD_RULES, ResNet50  # type: ignore[no-redef]
     from _timing import compare, figure, print_row, setup_threads  # type: ignore[no-redef]
 
 STEPS_PER_EPOCH, EPOCHS = 1000, 1000
 RECIPE = {
     "optimizer": {"name": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
-    "rules": [
-        {"kind": "norm", "set": {"weight_decay": 0}},
-        {"kind": "bias", "set": {"weight_decay": 0}},
-        {"kind": "module_path", "prefix": "head", "set": {"lr_mult": 10}},
-    ],
+    "rules": HEAD_RULES,
     "schedules": {"lr": {"name": "cosine", "start_value": 0.1, "end_value": 0.0}},
 }
 
