@@ -157,6 +157,7 @@ def make_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Optimizers, param groups and schedules from declarative configs.",
         epilog="examples:\n  optiplug plugins\n  optiplug check recipe.yaml\n  optiplug plot recipe.yaml -o lr.png\n"
+        "  optiplug convert vissl.yaml --to canonical -o recipe.yaml --steps-per-epoch 500\n"
         "  optiplug run\n\n'optiplug COMMAND --help' shows each command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
