@@ -32,6 +32,9 @@ MODULES = ("optiplug_example", "optiplug_example.lion", "optiplug_example.wsd")
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The package built and installed by pip into a fresh directory; its path."""
+    setuptools = pytest.importorskip("setuptools", reason="building the example package needs setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 77:
+        pytest.skip(f"the example package's pyproject needs setuptools >= 77, found {setuptools.__version__}")
     target = tmp_path_factory.mktemp("site")
     build = tmp_path_factory.mktemp("build")
     command = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index"]
