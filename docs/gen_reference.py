@@ -218,7 +218,7 @@ def _describe(record: Any) -> str:
         extra.append("relative: each param group's own value is the base")
     if getattr(record, "aliases", ()):
         extra.append("also: " + ", ".join(f"`{a}`" for a in record.aliases))
-    return "; ".join(x for x in [text, *extra] if x) or "-"
+    return "; ".join(x for x in [_text(text), *extra] if x) or "-"
 
 
 def _fields(config_class: type | None) -> list[str]:
@@ -234,9 +234,14 @@ def _fields(config_class: type | None) -> list[str]:
     return lines
 
 
+def _text(text: str) -> str:
+    """Plain text (help, descriptions) shown as written: ``*``, ``**`` and ``<i>`` are not markup."""
+    return text.replace("*", "\\*").replace("<", "&lt;")
+
+
 def _cell(text: str) -> str:
     """Table cell text: a pipe outside code would split the cell."""
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _text(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _code(text: str) -> str:
