@@ -46,11 +46,8 @@ def cpu_seconds(code: str, env: Mapping[str, str]) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def compare_processes(env: Mapping[str, str], rounds: int, warmup: bool = True) -> dict[str, float]:
-    """CPU-time ratios optiplug / torch over ``rounds`` (order alternating), after a warm-up pair."""
-    if warmup:  # the OS file cache
-        cpu_seconds(OPTIPLUG, env)
-        cpu_seconds(TORCH, env)
+def compare_processes(env: Mapping[str, str], rounds: int) -> dict[str, float]:
+    """CPU-time ratios optiplug / torch over ``rounds`` (order alternating; the probes warmed the file cache)."""
     return interleaved(lambda: cpu_seconds(OPTIPLUG, env), lambda: cpu_seconds(TORCH, env), rounds)
 
 
@@ -74,7 +71,7 @@ def heavy_imports(env: Mapping[str, str]) -> list[str]:
     return sorted(loaded(OPTIPLUG) - loaded(TORCH))
 
 
-def run(rounds: int = 5) -> list[dict[str, Any]]:
+def run(rounds: int = 4) -> list[dict[str, Any]]:
     """Both figures (see the module docstring)."""
     rows = []
     source_env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -91,7 +88,7 @@ def run(rounds: int = 5) -> list[dict[str, Any]]:
             raise RuntimeError(f"the compiled copy was not imported: {where.stdout or where.stderr}")
         measured = compare_processes(env, rounds)
         rows.append(figure("python -c 'import optiplug; build' vs 'import torch; SGD'", measured, 1.2))
-    measured = compare_processes(source_env, rounds - 1, warmup=False)
+    measured = compare_processes(source_env, rounds - 1)
     rows.append(figure("the same, optiplug from source without bytecode", measured, 1.2))
     return rows
 
