@@ -47,7 +47,7 @@ def grouped(name: str, shapes: list[tuple[int, ...]], **kernel: Any) -> torch.op
     return getattr(torch.optim, name)(groups, lr=1e-3, **kernel)
 
 
-def run(which: list[str]) -> None:
+def table(which: list[str]) -> None:
     """Print one line per optimizer and shape set."""
     setup_threads()
     warnings.simplefilter("ignore")
@@ -66,4 +66,4 @@ def run(which: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1:] or list(SHAPES))
+    table(sys.argv[1:] or list(SHAPES))
