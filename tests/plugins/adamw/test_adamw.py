@@ -129,7 +129,7 @@ def test_registered_as_adamwr_beside_torchs_adamw():
     registry = optiplug.get_registry()
     assert registry.optimizers.get("adamwr").factory is AdamW
     assert registry.optimizers.get("AdamWR").factory is AdamW
-    assert registry.optimizers.get("adamw").factory is torch.optim.AdamW
+    assert registry.optimizers.get("adamw").factory.optimizer_class is torch.optim.AdamW
 
 
 def test_built_from_a_config():
