@@ -57,16 +57,20 @@ class ScheduleBinder:
                 bindings.append(Binding(index, target, table, scale, into_betas))
         return bindings
 
-    def bind_added(self, index: int, group: Mapping[str, Any]) -> list[Binding]:
+    def bind_added(self, index: int, group: dict[str, Any]) -> list[Binding]:
         """Bindings for a group added after the build (``add_param_group``).
 
         Its values relative to the optimizer's become its multipliers: a group added
-        with half the optimizer's lr follows half the lr schedule.
+        with half the optimizer's lr follows half the lr schedule. The values it was
+        added with are kept in the group as ``initial_<option>`` (``initial_lr``, as torch's
+        schedulers do), so a group rebuilt from a checkpoint, whose values are the
+        scheduled ones, is bound with the same multipliers whatever the loading order.
         """
         settings = {}
         for option in self.schedules:
             target, into_betas = target_of(option, group, join_path("schedules", option))
-            value = group["betas"][0] if into_betas else group.get(target)
+            current = group["betas"][0] if into_betas else group.get(target)
+            value = group.setdefault(f"initial_{'beta1' if into_betas else target}", current)
             reference = self.base.get("betas", (None,))[0] if into_betas else self.base.get(target)
             if isinstance(value, int | float) and isinstance(reference, int | float) and reference != 0:
                 settings[option] = Setting(value / reference, scaled=True)

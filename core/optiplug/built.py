@@ -153,22 +153,66 @@ class Built:
             total = torch.linalg.vector_norm(torch.stack([n.to(torch.float32) for n in norms]))
         return bool(torch.isfinite(total))
 
+    def window_open(self) -> bool:
+        """Whether micro-batches of an unfinished accumulation window have gradients waiting."""
+        return self.accumulate > 1 and self.micro_steps % self.accumulate != 0
+
+    def _trained_params(self) -> list[torch.Tensor]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
     def state_dict(self) -> dict[str, Any]:
-        """Optimizer, scheduler and the micro-batch count, for checkpoints."""
+        """Optimizer, scheduler and the micro-batch count, for checkpoints.
+
+        Inside an accumulation window the gradients summed so far are part of the state:
+        ``accumulated_grads`` holds a copy of each parameter's ``.grad`` (None where it has
+        none), in the optimizer's parameter order, so a resumed run finishes the window with
+        the same sum. On a window boundary there is nothing to carry (the key holds None).
+        """
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "micro_steps": self.micro_steps,
             "skipped_updates": self.skipped_updates,
+            "accumulated_grads": self._grads() if self.window_open() else None,
         }
 
+    def _grads(self) -> list[torch.Tensor | None]:
+        return [None if p.grad is None else p.grad.detach().clone() for p in self._trained_params()]
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from :meth:`state_dict` (a state from another recipe is refused)."""
+        """Resume from :meth:`state_dict`.
+
+        A state from another recipe, another run length or another model is refused
+        with a :class:`StateError`. The accumulated gradients are put back into
+        ``.grad`` (a state saved on a window boundary clears them).
+        """
         missing = {"optimizer", "scheduler", "micro_steps"} - set(state)
         if missing:
             raise StateError(f"not an optiplug Built state (missing {sorted(missing)})")
+        grads = self._checked_grads(state.get("accumulated_grads"))
+        before = self.scheduler.state_dict()
         self.scheduler.load_state_dict(state["scheduler"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            self.scheduler.load_state_dict(before)
+            raise StateError(f"the optimizer state does not fit this model's parameters: {exc}") from None
         self.micro_steps = int(state["micro_steps"])
         self.skipped_updates = int(state.get("skipped_updates", 0))
         self.scheduler.set_step(self.scheduler.last_epoch)
+        for param, grad in zip(self._trained_params(), grads, strict=True):
+            param.grad = None if grad is None else grad.to(device=param.device, dtype=param.dtype).clone()
+
+    def _checked_grads(self, grads: Any) -> list[torch.Tensor | None]:
+        params = self._trained_params()
+        if grads is None:
+            return [None] * len(params)
+        if len(grads) != len(params):
+            raise StateError(f"the state holds gradients of {len(grads)} parameters, this optimizer has {len(params)}")
+        for index, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            if grad is not None and tuple(grad.shape) != tuple(param.shape):
+                raise StateError(
+                    f"the accumulated gradient of parameter {index} has shape {tuple(grad.shape)}, "
+                    f"the parameter {tuple(param.shape)}"
+                )
+        return list(grads)

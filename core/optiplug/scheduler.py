@@ -23,6 +23,7 @@ from optiplug.errors import ConfigError, StateError
 from optiplug.records import Clock, Schedule
 
 BLOCK = 2048
+CHECK_BLOCK = 65536
 
 
 class ValueTable:
@@ -44,6 +45,12 @@ class ValueTable:
             self._values = values.tolist()
             self._start = start
         return self._values[step - start]
+
+    def check_run(self, last_step: int, scale: float = 1.0) -> None:
+        """Evaluate every update up to ``last_step`` once, so a bad value fails the build rather than update 9,136."""
+        for start in range(0, last_step + 1, CHECK_BLOCK):
+            steps = torch.arange(start, min(start + CHECK_BLOCK, last_step + 1), dtype=torch.float64)
+            self._check(self.schedule.values(steps) * scale, start)
 
     def _check(self, values: torch.Tensor, start: int) -> None:
         """Refuse values a float32 parameter cannot take (NaN, inf, beyond 3e38)."""
@@ -105,8 +112,21 @@ class OptiplugScheduler(LRScheduler):
         self.last_epoch = 0
         self._optimizer_steps = 0
         self._seen_steps = 0
+        self.check_run(self.bindings)
         self._hook = optimizer.register_step_post_hook(self._count_step)
         self._write(0)
+
+    def check_run(self, bindings: Sequence[Binding]) -> None:
+        """Check every value ``bindings`` will write over the whole run (open-ended runs: as they come)."""
+        total = self.clock.total_steps
+        if total is None:
+            return
+        scales: dict[int, tuple[ValueTable, float]] = {}
+        for b in bindings:
+            table, scale = scales.get(id(b.table), (b.table, 0.0))
+            scales[id(b.table)] = table, max(scale, abs(b.scale))
+        for table, scale in scales.values():
+            table.check_run(int(total), scale)
 
     def _count_step(self, *_args: Any) -> None:
         self._optimizer_steps += 1
@@ -153,8 +173,10 @@ class OptiplugScheduler(LRScheduler):
         groups = self.optimizer.param_groups
         for index in range(self._bound_groups, len(groups)):
             if self.bind_added is not None:
-                self.bindings.extend(self.bind_added(index, groups[index]))
-            self.base_lrs.append(groups[index]["lr"])
+                added = self.bind_added(index, groups[index])
+                self.check_run(added)
+                self.bindings.extend(added)
+            self.base_lrs.append(groups[index].get("initial_lr", groups[index]["lr"]))
         self._bound_groups = len(groups)
 
     def get_lr(self) -> list[float]:  # type: ignore[override]

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from optiplug import AccumulationConfig, ClipConfig, ConfigError
+from optiplug.config.converter import NormType
 from optiplug.errors import did_you_mean
 from optiplug_mmcv.values import whole_number
 
@@ -67,7 +68,7 @@ def read_optimizer_config(value: Any) -> tuple[ClipConfig | None, AccumulationCo
 
 def _hook_type(value: Mapping[str, Any]) -> str | None:
     hook = value.get("type")
-    if hook is None or hook in HOOK_KEYS:
+    if hook is None or (isinstance(hook, str) and hook in HOOK_KEYS):
         return hook
     if hook in FP16_HOOKS:
         raise ConfigError(
@@ -96,7 +97,7 @@ def read_grad_clip(value: Any) -> ClipConfig | None:
         raise ConfigError("needs max_norm (clip_grad_norm_'s required argument)", path)
     max_norm = _positive(value["max_norm"], f"{path}.max_norm")
     norm_type = _positive(value.get("norm_type", 2.0), f"{path}.norm_type", allow_inf=True)
-    return ClipConfig(max_norm=max_norm, norm_type=norm_type)
+    return ClipConfig(max_norm=max_norm, norm_type=NormType(norm_type))
 
 
 def _positive(value: Any, path: str, *, allow_inf: bool = False) -> float:

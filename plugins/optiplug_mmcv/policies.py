@@ -17,6 +17,7 @@ import torch
 from optiplug import ConfigError
 from optiplug_mmcv.exact import annealing_cos, annealing_linear, pow_of, pow_to
 from optiplug_mmcv.updater import Policy, RunnerClock
+from optiplug_mmcv.values import is_whole
 
 
 def floor_target(base: float, absolute: float | None, ratio: float | None) -> float:
@@ -33,17 +34,13 @@ def exactly_one(name: str, value: Any, ratio_name: str, ratio: Any) -> None:
 
 def steps_list(value: Any) -> int | list[int]:
     """Step's ``step``: a whole number > 0 or a list of them (a tuple is read as a list)."""
-    if _is_whole(value):
+    if is_whole(value):
         if value <= 0:
             raise ConfigError(f"must be > 0, got {value!r}", "step")
         return int(value)
-    if isinstance(value, list | tuple) and value and all(_is_whole(s) and s > 0 for s in value):
+    if isinstance(value, list | tuple) and value and all(is_whole(s) and s > 0 for s in value):
         return [int(s) for s in value]
-    raise ConfigError(f"must be a whole number > 0 or a non-empty list of them, got {value!r}", "step")
-
-
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    raise ConfigError(f"must be a whole number > 0 (below 2**53) or a non-empty list of them, got {value!r}", "step")
 
 
 def fixed(base: float) -> Policy:

@@ -57,7 +57,7 @@ def _from_config(config: Mapping[str, Any]) -> RunLength:
     if not isinstance(runner, Mapping):
         raise ConfigError(f"expected dict(type='EpochBasedRunner', max_epochs=...), got {runner!r}", "runner")
     kind = runner.get("type", EPOCH_BASED)
-    if kind not in RUNNER_KEYS:
+    if not isinstance(kind, str) or kind not in RUNNER_KEYS:
         raise ConfigError(
             f"unknown runner {kind!r}{did_you_mean(str(kind), RUNNER_KEYS)}; known: {', '.join(RUNNER_KEYS)}",
             "runner.type",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
+import pytest
 from hypothesis import given
 
 import optiplug
-from fuzzing import FUZZ_SETTINGS, build_and_train, mutated_configs
+from fuzzing import FUZZ_SETTINGS, build_and_train, fuzz_seed, mutated_configs
 
 BASES = [
     {
@@ -56,12 +59,23 @@ def build(config, model):
     return optiplug.build(config, model)
 
 
+def test_a_multiplier_that_is_a_string_is_a_config_error():
+    """A fuzzing finding: lr_mult '' passed the rule check and failed with a TypeError in build()."""
+    config = copy.deepcopy(BASES[1])
+    config["rules"][1]["set"]["lr_mult"] = ""
+    with pytest.raises(
+        optiplug.ConfigError, match=r"rules\[1\]\.set\.lr_mult: a multiplier must be a number >= 0, got ''"
+    ):
+        build(config, None)
+
+
 def test_bases_build():
     for base in BASES:
         assert build_and_train(base, build) == "built"
 
 
 @FUZZ_SETTINGS
+@fuzz_seed
 @given(mutated_configs(BASES))
 def test_fuzzed_canonical_recipes(config):
     build_and_train(config, build)

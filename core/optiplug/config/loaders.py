@@ -14,9 +14,12 @@ from typing import Any
 
 import attrs
 
-from optiplug.errors import ConfigError
+from optiplug.errors import ConfigError, join_path
 
 YAML_SUFFIXES = (".yaml", ".yml")
+MAX_DEPTH = 100
+MAX_VALUES = 1_000_000
+MAX_FILE_BYTES = 16 * 2**20
 
 
 @attrs.frozen
@@ -30,11 +33,17 @@ class Loaded:
 def load(config: Any) -> Loaded:
     """Plain data from any accepted config form (a Recipe passes through unchanged)."""
     if isinstance(config, str | os.PathLike):
-        return Loaded(load_file(Path(config)), str(config))
+        data = load_file(Path(config))
+        check_tree(data, str(config))
+        return Loaded(data, str(config))
     container = _omegaconf_container(config)
     if container is not None:
+        check_tree(container)
         return Loaded(container)
-    if isinstance(config, Mapping) or attrs.has(type(config)):
+    if isinstance(config, Mapping):
+        check_tree(config)
+        return Loaded(config)
+    if attrs.has(type(config)):
         return Loaded(config)
     raise ConfigError(
         "expected a config as a mapping, a Recipe, or a path to a .yaml/.yml/.json/.py file; "
@@ -57,7 +66,7 @@ def load_file(path: Path) -> Any:
         raise ConfigError(f"config file not found: {path}")
     suffix = path.suffix.lower()
     if suffix in YAML_SUFFIXES:
-        return load_yaml(path.read_text(encoding="utf-8"), str(path))
+        return load_yaml(read_text(path), str(path))
     if suffix == ".json":
         return _load_json(path)
     if suffix == ".py":
@@ -67,11 +76,26 @@ def load_file(path: Path) -> Any:
     raise ConfigError(f"cannot read {path.name}: expected a .yaml, .yml, .json or .py config file")
 
 
+def read_text(path: Path, where: str = "") -> str:
+    """A config file's text: a regular file (not a device or a pipe, which could block), of at most 16 MiB."""
+    try:
+        if not path.is_file():
+            raise ConfigError(f"cannot read {path}{where}: not a regular file")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(f"cannot read {path}{where}: {size:,} bytes, more than a config's {MAX_FILE_BYTES:,}")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}{where}: {exc}") from None
+
+
 def _load_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config") from None
 
 
 def load_yaml(text: str, source: str = "<string>") -> Any:
@@ -90,6 +114,8 @@ def load_yaml(text: str, source: str = "<string>") -> Any:
         raise ConfigError(f"{source}: invalid YAML{where}: {problem}{hint}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
 
 
 def _indentation_hint(text: str, line: int | None) -> str:
@@ -116,3 +142,57 @@ def _indentation_hint(text: str, line: int | None) -> str:
         f"; the keys under the list item on line {index + 1} must be indented to column "
         f"{key_column + 1}, the same as {key!r} (and likewise for the other items)"
     )
+
+
+def check_tree(data: Any, source: str = "the config") -> None:
+    """Refuse data that is not a reasonable tree (too deep, containing itself, or too big).
+
+    A config nested more than MAX_DEPTH levels, containing itself (YAML anchors and
+    aliases can make it so) or expanding to more than MAX_VALUES values (aliases of
+    aliases: a "billion laughs") is a ConfigError. Everything downstream walks the config
+    recursively and copies it: these would exhaust the stack, hang, or exhaust the memory.
+    """
+    _TreeCheck(source).walk(data, "", 0)
+
+
+class _TreeCheck:
+    """One walk over a config; a node shared through aliases is walked once."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.seen: dict[int, tuple[int, int]] = {}  # id -> (values when expanded, height)
+        self.inside: set[int] = set()
+
+    def walk(self, node: Any, path: str, depth: int) -> tuple[int, int]:
+        if not isinstance(node, Mapping | list | tuple):
+            return 1, 0
+        key = id(node)
+        if key in self.inside:
+            raise ConfigError(f"{self.source}: this value contains itself (an alias of an enclosing anchor)", path)
+        if key not in self.seen:
+            self.inside.add(key)
+            self.seen[key] = self._children(node, path, depth)
+            self.inside.discard(key)
+        values, height = self.seen[key]
+        self._check(values, depth + height, path)
+        return values, height
+
+    def _children(self, node: Any, path: str, depth: int) -> tuple[int, int]:
+        self._check(1, depth, path)
+        items = node.items() if isinstance(node, Mapping) else enumerate(node)
+        values, height = 1, 0
+        for key, value in items:
+            child = join_path(path, str(key) if isinstance(node, Mapping) else key)
+            child_values, child_height = self.walk(value, child, depth + 1)
+            values, height = values + child_values, max(height, child_height + 1)
+            self._check(values, depth, path)
+        return values, height
+
+    def _check(self, values: int, depth: int, path: str) -> None:
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{self.source}: nested more than {MAX_DEPTH} levels deep", path)
+        if values > MAX_VALUES:
+            raise ConfigError(
+                f"{self.source}: more than {MAX_VALUES:,} values with its aliases expanded (a config is far smaller)",
+                path,
+            )

@@ -105,6 +105,8 @@ def _check_options(options: Mapping[str, Any]) -> None:
     for key, value in options.items():
         if value is None:
             raise ConfigError("an option needs a value or a multiplier, got null", f"set.{key}")
+        if key.endswith("_mult") and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ConfigError(f"a multiplier must be a number >= 0, got {value!r}", f"set.{key}")
         if isinstance(value, bool | str):
             continue
         items = value if isinstance(value, list | tuple) else [value]

@@ -39,6 +39,7 @@ DELETE_KEY = "_delete_"
 MAX_BASE_DEPTH = 32
 MAX_INT_BITS = 4096
 MAX_SEQUENCE = 100_000
+MAX_VALUES = 1_000_000
 DATA_ONLY = (
     "configs are data and are read without running them: only assignments of literals, lists, tuples, "
     "dict(...), arithmetic on numbers and names assigned earlier are allowed"
@@ -126,10 +127,9 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> Path:
 
 
 def _parse(path: Path) -> ast.Module:
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+    from optiplug.config.loaders import read_text
+
+    source = read_text(path)
     try:
         return ast.parse(source, filename=str(path))
     except SyntaxError as exc:
@@ -195,6 +195,15 @@ def _power_bits(base: Any, exponent: Any) -> float:
     return exponent * math.log2(abs(base))
 
 
+def _count(value: Any) -> int:
+    """How many values ``value`` holds, itself included (lists, tuples and dicts walked)."""
+    if isinstance(value, dict):
+        return 1 + sum(_count(k) + _count(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 1 + sum(_count(v) for v in value)
+    return 1
+
+
 def _is_docstring(statement: ast.stmt) -> bool:
     return (
         isinstance(statement, ast.Expr)
@@ -209,12 +218,18 @@ class _Reader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.names: dict[str, Any] = {}
+        self.sizes: dict[str, int] = {}
+        self.copied = 0
 
     def read(self, module: ast.Module) -> dict[str, Any]:
         """Every name the file assigns, in order, with its value."""
         for statement in module.body:
-            if not _is_docstring(statement):
+            if _is_docstring(statement):
+                continue
+            try:
                 self._statement(statement)
+            except RecursionError:
+                raise self.error(statement, "nested too deeply to be a config") from None
         return self.names
 
     def _statement(self, node: ast.stmt) -> None:
@@ -222,12 +237,25 @@ class _Reader:
             targets = [self._target(t) for t in node.targets]
             value = self.value(node.value, targets[0])
             for target in targets:
-                self.names[target] = copy.deepcopy(value)
+                self._assign(node, target, copy.deepcopy(value))
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             target = self._target(node.target)
-            self.names[target] = self.value(node.value, target)
+            self._assign(node, target, self.value(node.value, target))
         else:
             raise self.refuse(node.value if isinstance(node, ast.Expr) else node)
+
+    def _assign(self, node: ast.stmt, target: str, value: Any) -> None:
+        self.names[target] = value
+        self.sizes[target] = _count(value)
+        self._charge(node, self.sizes[target])
+
+    def _charge(self, node: ast.AST, values: int) -> None:
+        """Count the values made, names copied included: a few lines can otherwise double a list 40 times."""
+        self.copied += values
+        if self.copied > MAX_VALUES:
+            raise self.error(
+                node, f"the file makes more than {MAX_VALUES:,} values (names copied into each other); too big"
+            )
 
     def _target(self, node: ast.expr) -> str:
         if not isinstance(node, ast.Name):
@@ -254,6 +282,7 @@ class _Reader:
         if isinstance(node, ast.Name):
             if node.id not in self.names:
                 raise self.error(node, f"{node.id!r} is not a name assigned earlier in this file ({DATA_ONLY})", path)
+            self._charge(node, self.sizes[node.id])
             return copy.deepcopy(self.names[node.id])
         if isinstance(node, ast.List | ast.Tuple):
             items = self._items(node.elts, path)

@@ -178,6 +178,37 @@ def test_a_symlink_loop_is_a_config_error(tmp_path):
         ("x = 2 ** 4000 * 2 ** 4000\n", 1, "more than 4096 bits"),
         ("x = b'raw'\n", 1, "bytes literals"),
         ("x = (\n", 1, "invalid Python syntax"),
+        ("x = 1j\n", 1, "complex literals"),
+        ("x = ...\n", 1, "ellipsis literals"),
+        ("x = [1, 2][0:1]\n", 1, "a subscript"),
+        ("x = [(y := 1)]\n", 1, "an assignment expression"),
+        ("x = {i: i for i in ()}\n", 1, "a comprehension"),
+        ("x = (i for i in ())\n", 1, "a generator expression"),
+        ("x = {1, 2}\n", 1, "a set"),
+        ("x = True and False\n", 1, "a boolean operation"),
+        ("x = dict(a=1, **print())\n", 1, "a call to print()"),
+        ("x = [*range(3)]\n", 1, "a call to range()"),
+        ("x = __builtins__\n", 1, "'__builtins__' is not a name assigned earlier"),
+        ("x = dict\n", 1, "'dict' is not a name assigned earlier"),
+        ("x = 1\n\n@dec\ndef f():\n    pass\n", 4, "a function definition"),
+        ("async def f():\n    pass\n", 1, "a function definition"),
+        ("x = 1\nassert x\n", 2, "Assert"),
+        ("raise SystemExit\n", 1, "Raise"),
+        ("while True:\n    pass\n", 1, "a loop"),
+        ("try:\n    x = 1\nexcept Exception:\n    pass\n", 1, "a try statement"),
+        ("with open('f') as f:\n    pass\n", 1, "a with statement"),
+        ("x = 1\ndel x\n", 2, "a del statement"),
+        ("global x\n", 1, "a global statement"),
+        ("match 1:\n    case 1:\n        pass\n", 1, "Match"),
+        ("x.y = 1\n", 1, "only plain names"),
+        ("x = 1\nx[0] = 1\n", 2, "only plain names"),
+        ("x: int\n", 1, "AnnAssign"),
+        ("x = [1]\ny = [*x, *1]\n", 2, "only a list or tuple can be unpacked"),
+        ("x = {**[1]}\n", 1, "only a dict can be unpacked"),
+        ("x = {(1, 2): 3}\n", 1, "a dict key must be"),
+        ("x = 'a' + 1\n", 1, "numbers only"),
+        ("x = " + "-" * 2000 + "1\n", 1, "nested too deeply"),
+        ("x = 10.0 ** 400\n", 1, "OverflowError"),
     ],
 )
 def test_anything_but_data_is_refused_with_the_line(tmp_path, source, line, words):
@@ -222,3 +253,74 @@ def test_huge_powers_are_refused_without_computing_them(tmp_path):
 def test_the_core_loader_reads_py_files(tmp_path):
     path = write(tmp_path, "c.py", "optimizer = dict(type='SGD', lr=0.1)\n")
     assert load_file(path) == {"optimizer": {"type": "SGD", "lr": 0.1}}
+
+
+def test_a_billion_laughs_is_refused_before_it_is_built(tmp_path):
+    lines = ["a0 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"] + [
+        f"a{i} = [{', '.join([f'a{i - 1}'] * 10)}]" for i in range(1, 9)
+    ]
+    path = write(tmp_path, "laughs.py", "\n".join(lines) + "\n")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"laughs.py, line 6: the file makes more than 1,000,000 values"):
+        load_pyfile(path)
+    assert time.monotonic() - started < 5
+
+
+def test_names_copied_into_each_other_within_the_budget_are_fine(tmp_path):
+    lines = ["a0 = [1, 2]"] + [f"a{i} = [a{i - 1}, a{i - 1}]" for i in range(1, 12)]
+    data = load_pyfile(write(tmp_path, "c.py", "\n".join(lines) + "\n"))
+    assert len(data["a11"]) == 2 and data["a11"][0] is not data["a11"][1]
+
+
+def test_a_chain_of_names_nested_too_deeply_is_refused_with_its_line(tmp_path):
+    source = "a0 = [1]\n" + "".join(f"a{i} = [a{i - 1}]\n" for i in range(1, 3000))
+    with pytest.raises(ConfigError, match=r"c.py, line \d+: nested too deeply to be a config"):
+        load_pyfile(write(tmp_path, "c.py", source))
+
+
+def test_a_base_that_is_not_a_regular_file_is_refused_without_reading_it(tmp_path):
+    (tmp_path / "folder.py").mkdir()
+    with pytest.raises(ConfigError, match="folder.py: not a regular file"):
+        load_pyfile(write(tmp_path, "c.py", "_base_ = 'folder.py'\n"))
+    os.symlink("/dev/zero", tmp_path / "zero.py")  # would never end, and fill the memory
+    with pytest.raises(ConfigError, match="zero.py: not a regular file"):
+        load_pyfile(write(tmp_path, "d.py", "_base_ = 'zero.py'\n"))
+
+
+def test_a_huge_base_file_is_refused_by_its_size(tmp_path):
+    huge = tmp_path / "huge.py"
+    with huge.open("wb") as out:
+        out.truncate(17 * 2**20)
+    with pytest.raises(ConfigError, match=r"huge.py: 17,825,792 bytes, more than a config's 16,777,216"):
+        load_pyfile(write(tmp_path, "c.py", "_base_ = 'huge.py'\n"))
+
+
+def test_a_symlinked_directory_loop_is_a_cycle_not_a_hang(tmp_path):
+    write(tmp_path, "sub/a.py", "_base_ = 'loop/loop/loop/a.py'\nx = 1\n")
+    os.symlink(tmp_path / "sub", tmp_path / "sub" / "loop")
+    with pytest.raises(ConfigError, match=r"include each other \(a.py -> a.py\)"):
+        load_pyfile(tmp_path / "sub" / "a.py")
+
+
+def test_bases_nested_too_deep_are_refused(tmp_path):
+    for i in range(40):
+        write(tmp_path, f"b{i}.py", f"_base_ = 'b{i + 1}.py'\nv{i} = {i}\n")
+    write(tmp_path, "b40.py", "v40 = 40\n")
+    with pytest.raises(ConfigError, match="_base_ files nested more than 32 deep"):
+        load_pyfile(tmp_path / "b0.py")
+    assert load_pyfile(tmp_path / "b10.py")["v40"] == 40
+
+
+def test_a_base_outside_the_directory_is_read_like_any_other(tmp_path):
+    write(tmp_path, "shared/schedule.py", "lr_config = dict(policy='Fixed')\n")
+    data = load_pyfile(write(tmp_path, "project/configs/c.py", f"_base_ = {str(tmp_path / 'shared/schedule.py')!r}\n"))
+    assert data == {"lr_config": {"policy": "Fixed"}}
+
+
+def test_nothing_a_refused_file_says_is_run_even_partly(tmp_path):
+    """The whole file is checked before anything is used: names before the bad line have no effect either."""
+    marker = tmp_path / "pwned"
+    source = f"x = dict(path={str(marker)!r})\ny = open(x['path'], 'w')\n"
+    with pytest.raises(ConfigError, match="line 2: a call to open"):
+        load_pyfile(write(tmp_path, "c.py", source))
+    assert not marker.exists()
