@@ -12,6 +12,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from optiplug import ConfigError
+from optiplug.errors import join_path
+
 AUTO_LR_SCALING: dict[str, Any] = {
     "auto_scale": False,
     "base_value": 0.1,
@@ -61,13 +64,21 @@ NUM_NODES = 1
 NUM_PROC_PER_NODE = 8
 
 
-def merge(defaults: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
-    """``user`` merged onto ``defaults`` as OmegaConf does: mappings key by key, the rest replaced."""
+def merge(defaults: Mapping[str, Any], user: Mapping[str, Any], path: str = "") -> dict[str, Any]:
+    """``user`` merged onto ``defaults`` as OmegaConf does: mappings key by key, the rest replaced.
+
+    A default block (a mapping) given as anything but a mapping is a ConfigError at ``path``.
+    """
     out = copy.deepcopy(dict(defaults))
     for key, value in user.items():
         base = out.get(key)
         if isinstance(base, Mapping) and isinstance(value, Mapping):
-            out[key] = merge(base, value)
+            out[key] = merge(base, value, join_path(path, str(key)))
+        elif isinstance(base, Mapping):
+            raise ConfigError(
+                f"expected a mapping (or leave the key out for VISSL's defaults), got {value!r}",
+                join_path(path, str(key)),
+            )
         else:
             out[key] = copy.deepcopy(value)
     return out

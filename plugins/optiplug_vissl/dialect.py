@@ -60,7 +60,7 @@ class _Translation:
         self.registry: Registry = context.registry
         self.user = section(self.root[OPTIMIZER], self.path)
         self._check_keys()
-        self.block = defaults.merge(defaults.OPTIMIZER, self.user)
+        self.block = defaults.merge(defaults.OPTIMIZER, self.user, self.path)
         written_epochs = whole(self.block["num_epochs"], self.at("num_epochs"))
         self.num_epochs = context.num_epochs or written_epochs
         self.written_epochs = written_epochs
@@ -140,7 +140,7 @@ class _Translation:
     def _written_lr(self, key: str, written: Mapping[str, Any]) -> tuple[VisslSchedule, AutoScaling]:
         path = self.at("param_schedulers", key)
         user = section(written.get(key), path)
-        merged = defaults.merge(defaults.LR_SCHEDULE, user)
+        merged = defaults.merge(defaults.LR_SCHEDULE, user, path)
         schedule = translate(user, merged, path, self.registry, self.num_epochs, interval="epoch", scalable=True)
         return schedule, auto_scaling(user.get("auto_lr_scaling"), join_path(path, "auto_lr_scaling"))
 

@@ -175,7 +175,7 @@ def larc_wrappers(
     config_path = join_path(path, "larc_config")
     written = section(user.get("larc_config"), config_path)
     known_keys(written, defaults.OPTIMIZER["larc_config"], config_path)
-    params = defaults.merge(defaults.OPTIMIZER["larc_config"], written)
+    params = defaults.merge(defaults.OPTIMIZER["larc_config"], written, config_path)
     if "larc" not in registry.wrappers:
         raise ConfigError(
             "use_larc needs the 'larc' optimizer wrapper (plugin optiplug_larc), which is not installed", config_path

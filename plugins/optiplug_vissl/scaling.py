@@ -35,7 +35,7 @@ def auto_scaling(block: Any, path: str) -> AutoScaling:
     """Read an ``auto_lr_scaling`` block (merged onto VISSL's defaults)."""
     block = section(block, path)
     known_keys(block, defaults.AUTO_LR_SCALING, path)
-    merged = defaults.merge(defaults.AUTO_LR_SCALING, block)
+    merged = defaults.merge(defaults.AUTO_LR_SCALING, block, path)
     return AutoScaling(
         auto_scale=flag(merged["auto_scale"], join_path(path, "auto_scale")),
         base_value=number(merged["base_value"], join_path(path, "base_value"), low=0.0),

@@ -56,11 +56,6 @@ def test_a_missing_value_is_a_config_error(conv_bn_head):
         optiplug.build(config, conv_bn_head)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=omegaconf.errors.InterpolationKeyError,
-    reason="core: config/loaders.py _omegaconf_container lets OmegaConf's resolution errors through (reported)",
-)
 def test_an_unresolvable_interpolation_is_a_config_error_naming_its_key(conv_bn_head):
     config = OmegaConf.create({"optimizer": {"name": "sgd", "lr": "${base_lr}"}})
     with pytest.raises(optiplug.ConfigError, match=r"optimizer\.lr"):

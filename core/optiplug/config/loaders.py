@@ -56,8 +56,15 @@ def _omegaconf_container(config: Any) -> Any:
     if not module.startswith("omegaconf"):
         return None
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    return OmegaConf.to_container(config, resolve=True)
+    try:
+        return OmegaConf.to_container(config, resolve=True)
+    except OmegaConfBaseException as exc:
+        message = getattr(exc, "msg", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"cannot resolve the OmegaConf config: {message}", str(getattr(exc, "full_key", "") or "")
+        ) from None
 
 
 def load_file(path: Path) -> Any:
