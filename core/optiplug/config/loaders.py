@@ -61,7 +61,7 @@ def _omegaconf_container(config: Any) -> Any:
     try:
         return OmegaConf.to_container(config, resolve=True)
     except OmegaConfBaseException as exc:
-        message = getattr(exc, "msg", None) or str(exc).splitlines()[0]
+        message = (str(getattr(exc, "msg", "") or exc).splitlines() or ["unknown error"])[0]
         raise ConfigError(
             f"cannot resolve the OmegaConf config: {message}", str(getattr(exc, "full_key", "") or "")
         ) from None
