@@ -256,3 +256,24 @@ def test_an_iteration_clock_keeps_counting_iterations_over_a_skipped_update():
 def test_a_schedule_that_overflows_late_in_the_run_fails_at_the_build(config, update):
     with pytest.raises(optiplug.ConfigError, match=f"at update {update}; values must be finite and below 3e38"):
         optiplug.build(config, nn.Linear(2, 1), steps_per_epoch=100)
+
+
+@pytest.mark.parametrize(
+    ("schedules", "message"),
+    [
+        ({"lr": {"name": "linear", "start_value": 0.1, "end_value": -0.1}}, "at update 50001; lr must be >= 0"),
+        (
+            {"momentum": {"name": "restarts", "period_epochs": 100, "min_value": -1e-7}},
+            r"-2.06\d*e-09 at update 99979; momentum must be >= 0",
+        ),
+    ],
+)
+def test_a_schedule_going_negative_late_in_the_run_fails_at_the_build(schedules, message):
+    """torch refuses a negative lr, momentum or weight decay as an argument; SGD would silently ascend."""
+    config = {
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+        "schedules": schedules,
+        "run": {"total_steps": 100_000, "steps_per_epoch": 1000},
+    }
+    with pytest.raises(optiplug.ConfigError, match=message):
+        optiplug.build(config, nn.Linear(2, 1))
