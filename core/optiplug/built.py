@@ -115,10 +115,12 @@ class Built:
             scaler.unscale_(self.optimizer)
         finite = self._clip_and_check()
         if scaler is not None:
-            before = self.scheduler._optimizer_steps
+            before, scale = self.scheduler._optimizer_steps, scaler.get_scale()
             scaler.step(self.optimizer)
             scaler.update()
-            stepped = self.scheduler._optimizer_steps != before
+            # A fused optimizer is stepped even on inf/NaN (it skips inside the kernel);
+            # the scaler's backoff is what tells a skipped update then.
+            stepped = self.scheduler._optimizer_steps != before and scaler.get_scale() >= scale
             # GradScaler skips steps routinely while it calibrates its scale: counted, not warned.
             self.skipped_updates += not stepped
         elif finite:

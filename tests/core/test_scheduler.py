@@ -186,3 +186,15 @@ def test_groups_added_later_follow_the_schedule_scaled_by_their_values():
     assert trunk_lr == pytest.approx(0.05)
     assert added_lr == pytest.approx(0.025)
     assert len(built.scheduler.base_lrs) == 2
+
+
+def test_gradscaler_skip_with_a_fused_optimizer_does_not_advance(conv_bn_head, batch):
+    config = dict(CONFIG, optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9, "fused": True})
+    built = optiplug.build(config, conv_bn_head, steps_per_epoch=5, num_epochs=4)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    assert built.step(conv_bn_head(batch).mean(), scaler=scaler)
+    before = [p.detach().clone() for p in conv_bn_head.parameters()]
+    assert not built.step(conv_bn_head(batch).mean() * float("inf"), scaler=scaler)
+    assert built.scheduler.last_epoch == 1
+    assert built.skipped_updates == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, conv_bn_head.parameters(), strict=True))
