@@ -7,31 +7,7 @@ import torch
 from torch import nn
 
 import optiplug
-
-
-class Block(nn.Module):
-    def __init__(self, channels: int, downsample: bool = False) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.downsample = (
-            nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels))
-            if downsample
-            else None
-        )
-
-
-class ResNetLike(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 8, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(8)
-        self.layer1 = nn.Sequential(Block(8, downsample=True), Block(8))
-        self.layer2 = nn.Sequential(Block(8, downsample=True), Block(8))
-        self.head = nn.Linear(8, 10)
-
+from tests_helpers import ResNetLike
 
 NO_DECAY = [{"kind": "norm", "set": {"weight_decay": 0}}, {"kind": "bias", "set": {"weight_decay": 0}}]
 
