@@ -45,6 +45,7 @@ class ValueTable:
         self.scale = 1.0
         self.non_negative: str | None = None
         self.last_step: int | None = None
+        self.checked_whole_run = False
         self._start = -1
         self._values: list[float] = []
 
@@ -53,8 +54,9 @@ class ValueTable:
         if start != self._start:
             steps = torch.arange(start, start + self.block, dtype=torch.float64)
             values = self.schedule.values(steps)
-            # The scheduler never reads past the run's last update (it holds that value).
-            self._check(values if self.last_step is None else values[: self.last_step + 1 - start], start)
+            if not self.checked_whole_run:
+                # The scheduler never reads past the run's last update (it holds that value).
+                self._check(values if self.last_step is None else values[: self.last_step + 1 - start], start)
             self._values = values.tolist()
             self._start = start
         return self._values[step - start]
@@ -72,6 +74,8 @@ class ValueTable:
         for start in starts:
             steps = torch.arange(start, min(start + CHECK_BLOCK, end), dtype=torch.float64)
             self._check(self.schedule.values(steps), start)
+        # Blocks read during training need no second check when the whole run was checked here.
+        self.checked_whole_run = end <= CHECK_LIMIT
 
     def _check(self, values: torch.Tensor, start: int) -> None:
         """Refuse values a float32 parameter cannot take (NaN, inf, beyond 3e38), and negative ones where refused."""
