@@ -2,7 +2,7 @@
 
 Run: ``python bench/bench_plot.py``. The recipe schedules lr (linear warmup over 5% of
 the run, then cosine, as a composite), momentum (the mirror composite) and weight decay
-(cosine) for ResNet-50's four groups; ``optiplug.curves.compute_curves`` evaluates
+(cosine) for ResNet-50's four groups; ``optiplug.tooling.curves.compute_curves`` evaluates
 them, vectorized, in the scheduler's own blocks, and ``plotting.envelope`` picks each
 distinct curve's points to draw. No drawing: matplotlib is not timed. The figure is
 seconds (absolute), target under 1 s.
@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import optiplug
-from optiplug.curves import compute_curves
-from optiplug.plotting import envelope
+from optiplug.tooling.curves import compute_curves
+from optiplug.tooling.plotting import envelope
 
 try:
     from bench._shapes import HEAD_RULES, ResNet50

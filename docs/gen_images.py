@@ -80,13 +80,13 @@ def demo() -> None:
 
 def with_example_plugin(target: Path) -> None:
     """Install the example plugin into ``target`` and make optiplug find it."""
-    import optiplug.plugins
+    import optiplug.plugin_system.host
 
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
     subprocess.run([*command, "--target", str(target), str(EXAMPLE_PLUGIN)], check=True)
     sys.path.insert(0, str(target))
     importlib.invalidate_caches()
-    optiplug.plugins.reset()
+    optiplug.plugin_system.host.reset()
 
 
 def main() -> None:

@@ -102,24 +102,24 @@ def _language(block: list[str]) -> str:
 
 def hooks_page() -> str:
     """The hooks and the records, from their docstrings."""
-    import optiplug.hookspecs
-    import optiplug.records
+    import optiplug.plugin_system.hookspecs
+    import optiplug.plugin_system.records
 
     parts = [
         "# Reference: hooks and records",
         "",
         "Generated from `optiplug/hookspecs.py` and `optiplug/records.py` when the documentation is built.",
         "",
-        markdown(optiplug.hookspecs.__doc__),
+        markdown(optiplug.plugin_system.hookspecs.__doc__),
         "",
         "## Hooks",
     ]
-    for name, function in _hookspecs(optiplug.hookspecs):
+    for name, function in _hookspecs(optiplug.plugin_system.hookspecs):
         signature = _signature(function)
         parts += ["", f"### `{name}`", "", f"```python\n{name}{signature}\n```", "", markdown(function.__doc__)]
-    parts += ["", "## Records", "", markdown(optiplug.records.__doc__)]
+    parts += ["", "## Records", "", markdown(optiplug.plugin_system.records.__doc__)]
     for name in RECORDS:
-        parts += ["", *_record_section(getattr(optiplug.records, name))]
+        parts += ["", *_record_section(getattr(optiplug.plugin_system.records, name))]
     return "\n".join(parts) + "\n"
 
 
@@ -137,7 +137,7 @@ def _hookspecs(module: Any) -> Iterator[tuple[str, Callable[..., Any]]]:
 def _record_section(cls: type) -> list[str]:
     import attrs
 
-    from optiplug.schema import type_text
+    from optiplug.tooling.schema import type_text
 
     lines = [f"### `{cls.__name__}`", "", markdown(cls.__doc__)]
     if attrs.has(cls):
@@ -222,7 +222,7 @@ def _describe(record: Any) -> str:
 
 
 def _fields(config_class: type | None) -> list[str]:
-    from optiplug.schema import field_help
+    from optiplug.tooling.schema import field_help
 
     rows = field_help(config_class)
     if not rows:

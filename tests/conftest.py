@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-import optiplug.plugins
+import optiplug.plugin_system.host
+from optiplug.plugin_system.host import PluginHost, current_host, use_host
 
 # Test tensors are tiny: one thread is faster than two fighting over the shared cores,
 # and results do not depend on the machine's core count.
@@ -41,17 +42,10 @@ def batch() -> torch.Tensor:
 
 @pytest.fixture(autouse=True)
 def fresh_registry():
-    """Each test starts from a freshly discovered registry and leaves no user registration behind."""
-    from optiplug.user import USER_REGISTRATIONS
-
-    saved = dict(USER_REGISTRATIONS.optimizers), dict(USER_REGISTRATIONS.schedules)
-    optiplug.plugins.reset()
-    yield
-    USER_REGISTRATIONS.optimizers.clear()
-    USER_REGISTRATIONS.optimizers.update(saved[0])
-    USER_REGISTRATIONS.schedules.clear()
-    USER_REGISTRATIONS.schedules.update(saved[1])
-    optiplug.plugins.reset()
+    """Each test runs with a fresh plugin host (the registrations made at import kept), and leaves none behind."""
+    host = PluginHost(user=current_host().user.copy())
+    with use_host(host):
+        yield host
 
 
 def write_distribution(
@@ -78,7 +72,7 @@ def fake_distribution(tmp_path, monkeypatch):
     def make(name: str, entry_points: dict[str, str], modules: dict[str, str], version: str = "1.0") -> None:
         write_distribution(tmp_path, name, entry_points, modules, version)
         created.extend(modules)
-        optiplug.plugins.reset()
+        optiplug.plugin_system.host.reset()
 
     yield make
     for module in created:

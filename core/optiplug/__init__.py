@@ -9,23 +9,14 @@ Configs are canonical recipes, VISSL or MMCV; every feature is a plugin.
 
 from __future__ import annotations
 
-from optiplug.build import build, to_recipe
-from optiplug.built import Built, GroupSummary
-from optiplug.config.recipe import (
-    AccumulationConfig,
-    ClipConfig,
-    OptimizerConfig,
-    Recipe,
-    RuleConfig,
-    RunConfig,
-    ScalingConfig,
-    ScheduleConfig,
-    WrapperConfig,
-)
-from optiplug.errors import ConfigError, OptiplugError, PluginError, StateError
-from optiplug.grouping import OptiplugWarning
-from optiplug.plugins import hookimpl
-from optiplug.records import (
+from optiplug.engine.build import build
+from optiplug.engine.built_result import Built, GroupSummary
+from optiplug.engine.dialects import to_recipe
+from optiplug.engine.torch_scheduler import OptiplugScheduler
+from optiplug.errors import ConfigError, OptiplugError, OptiplugWarning, PluginError, StateError
+from optiplug.plugin_system.host import get_registry
+from optiplug.plugin_system.markers import hookimpl
+from optiplug.plugin_system.records import (
     Clock,
     DialectContext,
     DialectSpec,
@@ -39,9 +30,18 @@ from optiplug.records import (
     ScheduleSpec,
     WrapperSpec,
 )
-from optiplug.registry import get_registry
-from optiplug.scheduler import OptiplugScheduler
-from optiplug.user import register_optimizer, register_schedule
+from optiplug.plugin_system.registration import register_optimizer, register_schedule
+from optiplug.recipe.model import (
+    AccumulationConfig,
+    ClipConfig,
+    OptimizerConfig,
+    Recipe,
+    RuleConfig,
+    RunConfig,
+    ScalingConfig,
+    ScheduleConfig,
+    WrapperConfig,
+)
 from optiplug.version import __version__
 
 __all__ = [

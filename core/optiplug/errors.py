@@ -66,3 +66,7 @@ def join_path(*parts: str | int) -> str:
             sep = "" if part.startswith("[") or not out else "."
             out = f"{out}{sep}{part}"
     return out
+
+
+class OptiplugWarning(UserWarning):
+    """A configuration that works but probably does not do what was meant."""

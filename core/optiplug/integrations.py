@@ -29,9 +29,9 @@ from typing import Any
 
 from torch.optim import Optimizer
 
-from optiplug.built import Built
+from optiplug.engine.built_result import Built
+from optiplug.engine.torch_scheduler import OptiplugScheduler
 from optiplug.errors import ConfigError
-from optiplug.scheduler import OptiplugScheduler
 
 LIGHTNING = "Lightning"
 TRANSFORMERS = "Hugging Face Transformers"

@@ -26,7 +26,7 @@ import attrs
 import torch
 
 from optiplug import ConfigError, ScheduleContext, ScheduleSpec
-from optiplug.config.validators import help_field, in_range, positive
+from optiplug.recipe.validators import help_field, in_range, positive
 from optiplug_mmcv.exact import ANNEALERS, pow_of
 from optiplug_mmcv.updater import (
     LrOptions,

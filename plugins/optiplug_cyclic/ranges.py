@@ -14,7 +14,7 @@ from typing import TypeVar
 import attrs
 import torch
 
-from optiplug.config.validators import help_field
+from optiplug.recipe.validators import help_field
 
 Number = TypeVar("Number", torch.Tensor, float)
 

@@ -9,7 +9,7 @@ and keeps its ``min_value``.
 from __future__ import annotations
 
 from optiplug import ConfigError, ScalingContext, ScalingRule, ScheduleConfig
-from optiplug.config.parse import evolve_params
+from optiplug.engine.structuring import evolve_params
 from optiplug.errors import join_path
 
 

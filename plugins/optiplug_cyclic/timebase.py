@@ -11,7 +11,7 @@ import attrs
 import torch
 
 from optiplug import Clock, ConfigError
-from optiplug.schedule import progress
+from optiplug.engine.schedules import progress
 
 # A boundary hands over to the next cycle this much (in updates) early, so that rounding
 # of a position computed in floating point never puts a cycle's first update in the cycle

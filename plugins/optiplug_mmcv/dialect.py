@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from optiplug import ConfigError, DialectContext, OptimizerConfig, Recipe, RuleConfig, RunConfig, ScheduleConfig
-from optiplug.build import optimizer_arguments, resolve_clock
-from optiplug.config.converter import structure
-from optiplug.config.parse import converter_for
-from optiplug.registry import Registry
-from optiplug.schedule import build_schedule
+from optiplug.engine.optimizer_options import optimizer_arguments
+from optiplug.engine.run_figures import resolve_clock
+from optiplug.engine.schedules import build_schedule
+from optiplug.engine.structuring import converter_for
+from optiplug.plugin_system.catalogues import Registry
+from optiplug.recipe.strict_converter import structure
 from optiplug_mmcv.optimizer_config import read_optimizer_config
 from optiplug_mmcv.paramwise import ParamwiseCfg, check_decay_base, paramwise_options_rules
 from optiplug_mmcv.runner import RunLength, read_run_length
@@ -179,6 +180,6 @@ def _check_run(recipe: Recipe, run: RunLength, context: DialectContext) -> None:
             "(len(data_loader)): build(..., steps_per_epoch=N) or optiplug --steps-per-epoch N",
             "runner",
         )
-    clock = resolve_clock(recipe, context.steps_per_epoch, context.num_epochs)
+    clock = resolve_clock(recipe, context.run)
     for option, schedule in recipe.schedules.items():
         build_schedule(schedule, clock, context.registry, path=HOOK_CONFIGS[option][0])

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from optiplug import ScheduleContext, ScheduleSpec
-from optiplug.config.validators import help_field, in_range
+from optiplug.recipe.validators import help_field, in_range
 from optiplug_mmcv import policies
 from optiplug_mmcv.updater import LrOptions, RunnerClock, Updater, updater
 

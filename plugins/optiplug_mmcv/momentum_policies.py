@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from optiplug import ScheduleContext, ScheduleSpec
-from optiplug.config.validators import help_field
+from optiplug.recipe.validators import help_field
 from optiplug_mmcv import policies
 from optiplug_mmcv.updater import MomentumOptions, RunnerClock, Updater, updater
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from optiplug import AccumulationConfig, ClipConfig, ConfigError
-from optiplug.config.converter import NormType
 from optiplug.errors import did_you_mean
+from optiplug.recipe.strict_converter import NormType
 from optiplug_mmcv.values import whole_number
 
 CLIP_KEYS = ("max_norm", "norm_type")

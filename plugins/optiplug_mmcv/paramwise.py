@@ -20,9 +20,9 @@ import attrs
 from torch import nn
 
 from optiplug import ConfigError, ParamInfo, RuleConfig, RuleSpec
-from optiplug.config.validators import help_field, non_negative
-from optiplug.records import RuleMatcher
-from optiplug.rules import RegexRule
+from optiplug.engine.rule_kinds import RegexRule
+from optiplug.plugin_system.records import RuleMatcher
+from optiplug.recipe.validators import help_field, non_negative
 from optiplug_mmcv.values import is_number
 
 # MMCV's is_norm: _BatchNorm (SyncBatchNorm included), _InstanceNorm, GroupNorm, LayerNorm.

@@ -25,7 +25,7 @@ import attrs
 import torch
 
 from optiplug import ConfigError, ScheduleContext
-from optiplug.config.validators import help_field, non_negative, one_of
+from optiplug.recipe.validators import help_field, non_negative, one_of
 from optiplug_mmcv.exact import ANNEALERS, pow_of
 
 WARMUPS = ("constant", "linear", "exp")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from optiplug import ConfigError
-from optiplug.config import numbers
+from optiplug.recipe import numbers
 
 
 def is_number(value: Any) -> bool:

@@ -29,7 +29,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from optiplug import Clock, ConfigError, StateError
-from optiplug.scheduler import ValueTable
+from optiplug.engine.value_table import ValueTable
 from optiplug_cyclic.profiles import POLICIES, Envelope, Shape, policy_shape
 from optiplug_cyclic.ranges import ValueRange
 from optiplug_cyclic.timebase import Timebase
@@ -117,7 +117,7 @@ def _split_iteration(callback: IterationCallback | None) -> tuple[Envelope, Iter
 
 
 class _Curve:
-    """A function of the update index, read by :class:`~optiplug.scheduler.ValueTable` a block at a time."""
+    """A function of the update index, read by :class:`~optiplug.engine.torch_scheduler.ValueTable` a block at a time."""
 
     def __init__(self, curve: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.values = curve

@@ -19,9 +19,9 @@ import attrs
 import torch
 
 from optiplug import Clock, ConfigError, Schedule, ScheduleConfig, ScheduleContext, ScheduleSpec
-from optiplug.config.validators import help_field, positive
+from optiplug.engine.schedules import EpochHeld
 from optiplug.errors import join_path
-from optiplug.schedule import EpochHeld
+from optiplug.recipe.validators import help_field, positive
 from optiplug_cyclic.ranges import Number
 
 Curve = Callable[[torch.Tensor], torch.Tensor]

@@ -21,7 +21,7 @@ import attrs
 import torch
 
 from optiplug import ConfigError, ScheduleContext, ScheduleSpec
-from optiplug.config.validators import help_field
+from optiplug.recipe.validators import help_field
 from optiplug_mmcv import policies
 from optiplug_mmcv.exact import annealing_cos
 from optiplug_mmcv.updater import LrOptions, Policy, RunnerClock, Updater, updater

@@ -19,8 +19,8 @@ import attrs
 import torch
 
 from optiplug import Clock, ConfigError, Schedule, ScheduleConfig, ScheduleContext, ScheduleSpec
-from optiplug.config.validators import help_field, in_range, non_negative, one_of, positive
 from optiplug.errors import join_path
+from optiplug.recipe.validators import help_field, in_range, non_negative, one_of, positive
 from optiplug_cyclic.profiles import Envelope, Shape
 from optiplug_cyclic.ranges import RangeOptions, ValueRange
 from optiplug_cyclic.schedules import CycleConfig, Cyclic

@@ -21,9 +21,9 @@ import attrs
 import torch
 
 from optiplug import ConfigError, ScalingContext, ScalingRule, ScheduleConfig, ScheduleContext, ScheduleSpec
-from optiplug.config.parse import evolve_params
-from optiplug.config.validators import help_field, non_negative, one_of, positive
-from optiplug.schedule import progress
+from optiplug.engine.schedules import progress
+from optiplug.engine.structuring import evolve_params
+from optiplug.recipe.validators import help_field, non_negative, one_of, positive
 
 WAVES = ("half", "full")
 

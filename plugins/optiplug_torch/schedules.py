@@ -13,8 +13,8 @@ import attrs
 import torch
 
 from optiplug import ConfigError, ScheduleContext, ScheduleSpec
-from optiplug.config.validators import finite_list, help_field, in_range, increasing, non_negative, positive
-from optiplug.schedule import WHERE_EPSILON, progress
+from optiplug.engine.schedules import WHERE_EPSILON, progress
+from optiplug.recipe.validators import finite_list, help_field, in_range, increasing, non_negative, positive
 
 
 class _Progress:

@@ -28,10 +28,10 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, RuleConfig, ScheduleConfig
-from optiplug.config.converter import structure
-from optiplug.config.parse import converter_for
+from optiplug.engine.structuring import converter_for
 from optiplug.errors import join_path
-from optiplug.registry import Registry
+from optiplug.plugin_system.catalogues import Registry
+from optiplug.recipe.strict_converter import structure
 from optiplug_vissl.groups import VisslGroupsRule, VisslHeadRule
 from optiplug_vissl.heads import EvalHead, FrozenRule, LinearEvalHeadsRule
 from optiplug_vissl.model import VIT, ModelKeys, lr_decay_trunk

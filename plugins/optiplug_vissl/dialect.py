@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from optiplug import DialectContext, Recipe, RunConfig, ScheduleConfig
+from optiplug.engine.run_figures import Batch
 from optiplug.errors import did_you_mean, join_path
-from optiplug.registry import Registry
-from optiplug.scaling import Batch
+from optiplug.plugin_system.catalogues import Registry
 from optiplug_vissl import defaults
 from optiplug_vissl.constructors import CONSTRUCTORS, GroupInputs, check_constructor, constructor_rules
 from optiplug_vissl.model import model_keys

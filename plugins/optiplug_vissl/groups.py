@@ -35,8 +35,8 @@ import attrs
 from torch import nn
 
 from optiplug import ParamInfo, RuleSpec
-from optiplug.config.validators import help_field, non_negative, one_of
-from optiplug.records import RuleMatcher
+from optiplug.plugin_system.records import RuleMatcher
+from optiplug.recipe.validators import help_field, non_negative, one_of
 
 LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.LayerNorm)

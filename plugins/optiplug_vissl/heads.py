@@ -27,9 +27,9 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, ParamInfo, RuleSpec
-from optiplug.config.validators import help_field, non_negative
 from optiplug.errors import did_you_mean
-from optiplug.records import RuleMatcher
+from optiplug.plugin_system.records import RuleMatcher
+from optiplug.recipe.validators import help_field, non_negative
 from optiplug_vissl.groups import is_layer, is_norm
 
 HEAD_INDEX = re.compile(r"heads\.([0-9]*)")

@@ -31,10 +31,10 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, OptimizerConfig, WrapperConfig
-from optiplug.config.converter import structure
-from optiplug.config.parse import converter_for
+from optiplug.engine.structuring import converter_for
 from optiplug.errors import did_you_mean, join_path
-from optiplug.registry import Registry
+from optiplug.plugin_system.catalogues import Registry
+from optiplug.recipe.strict_converter import structure
 from optiplug_vissl import defaults
 from optiplug_vissl.values import flag, known_keys, number, section
 

@@ -13,9 +13,10 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, DialectContext, ScalingConfig, ScheduleConfig
+from optiplug.engine.run_figures import Batch, distributed_world
+from optiplug.engine.scaling import rescale
 from optiplug.errors import join_path
-from optiplug.registry import Registry
-from optiplug.scaling import Batch, distributed_world, rescale
+from optiplug.plugin_system.catalogues import Registry
 from optiplug_vissl import defaults
 from optiplug_vissl.schedules import VisslSchedule, after_collapse
 from optiplug_vissl.values import flag, known_keys, number, section, text, whole

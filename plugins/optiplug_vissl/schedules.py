@@ -22,12 +22,12 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, ScheduleConfig
-from optiplug.config.converter import structure
-from optiplug.config.parse import converter_for
+from optiplug.engine.schedules import build_schedule
+from optiplug.engine.structuring import converter_for
 from optiplug.errors import join_path
-from optiplug.records import Clock
-from optiplug.registry import Registry
-from optiplug.schedule import build_schedule
+from optiplug.plugin_system.catalogues import Registry
+from optiplug.plugin_system.records import Clock
+from optiplug.recipe.strict_converter import structure
 from optiplug_vissl.defaults import SCHEDULE_KEYS
 from optiplug_vissl.values import known_keys, section, text
 

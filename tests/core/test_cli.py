@@ -12,12 +12,12 @@ import torch
 import yaml
 
 import optiplug
-import optiplug.plotting
+import optiplug.tooling.plotting
 from optiplug.cli import main
-from optiplug.curves import compute_curves
-from optiplug.demo import example_model
-from optiplug.plugins import make_plugin_manager
-from optiplug.recipes import recipe_path
+from optiplug.plugin_system.host import PluginHost, use_host
+from optiplug.tooling.curves import compute_curves
+from optiplug.tooling.demo import example_model
+from optiplug.tooling.recipes import recipe_path
 
 RECIPE = """\
 optimizer: {name: sgd, lr: 0.1, momentum: 0.9, weight_decay: 1.0e-4}
@@ -97,17 +97,16 @@ def test_plugins_shows_blocked_and_broken_plugins_with_their_error(capsys, monke
             raise RuntimeError("cannot import the kernel")
 
     monkeypatch.setenv("OPTIPLUG_DISABLE_PLUGINS", "torch")
-    manager = make_plugin_manager(plugins=[("broken_demo", Broken())])
-    monkeypatch.setattr("optiplug.registry.get_plugin_manager", lambda: manager)
-    assert main(["plugins", "--json"]) == 0
-    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
-    assert rows["torch"]["status"] == "blocked"
-    assert rows["broken_demo"]["status"] == "failed"
-    assert "RuntimeError: cannot import the kernel" in rows["broken_demo"]["error"]
-    monkeypatch.setenv("COLUMNS", "200")
-    assert main(["plugins"]) == 0
-    out = capsys.readouterr().out
-    assert "blocked" in out and "error: optiplug_schedules() raised RuntimeError: cannot import the kernel" in out
+    with use_host(PluginHost(plugins=[("broken_demo", Broken())])):
+        assert main(["plugins", "--json"]) == 0
+        rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+        assert rows["torch"]["status"] == "blocked"
+        assert rows["broken_demo"]["status"] == "failed"
+        assert "RuntimeError: cannot import the kernel" in rows["broken_demo"]["error"]
+        monkeypatch.setenv("COLUMNS", "200")
+        assert main(["plugins"]) == 0
+        out = capsys.readouterr().out
+        assert "blocked" in out and "error: optiplug_schedules() raised RuntimeError: cannot import the kernel" in out
 
 
 # -- check ---------------------------------------------------------------------------------------------------------
@@ -223,8 +222,8 @@ def test_debug_shows_the_traceback(recipe_file):
 
 def test_plot_writes_the_png_of_the_curves_and_a_terminal_preview(capsys, monkeypatch, recipe_file, tmp_path):
     figures = []
-    save = optiplug.plotting.save_png
-    monkeypatch.setattr(optiplug.plotting, "save_png", lambda fig, path: figures.append(fig) or save(fig, path))
+    save = optiplug.tooling.plotting.save_png
+    monkeypatch.setattr(optiplug.tooling.plotting, "save_png", lambda fig, path: figures.append(fig) or save(fig, path))
     output = tmp_path / "out" / "curves.png"
     assert main(["plot", str(recipe_file), "-o", str(output), "--model", "convnet"]) == 0
     width, height = png_size(output)
@@ -254,7 +253,7 @@ def test_plot_writes_the_png_of_the_curves_and_a_terminal_preview(capsys, monkey
 
 def test_plot_log_scale_and_length_from_the_command_line(monkeypatch, tmp_path, capsys):
     figures = []
-    monkeypatch.setattr(optiplug.plotting, "save_png", lambda fig, path: figures.append(fig) or path)
+    monkeypatch.setattr(optiplug.tooling.plotting, "save_png", lambda fig, path: figures.append(fig) or path)
     config = write(
         tmp_path,
         "optimizer: {name: adam, lr: 0.001}\nschedules: {beta1: {name: linear, start_value: 0.8, end_value: 0.9},\n"
@@ -282,8 +281,8 @@ def test_plot_needs_the_run_length(capsys, tmp_path):
 
 def test_run_trains_the_demo_and_writes_the_curves_and_the_loss(capsys, monkeypatch, tmp_path):
     figures = []
-    save = optiplug.plotting.save_png
-    monkeypatch.setattr(optiplug.plotting, "save_png", lambda fig, path: figures.append(fig) or save(fig, path))
+    save = optiplug.tooling.plotting.save_png
+    monkeypatch.setattr(optiplug.tooling.plotting, "save_png", lambda fig, path: figures.append(fig) or save(fig, path))
     assert main(["run", "-o", str(tmp_path), "--epochs", "2", "--steps-per-epoch", "10"]) == 0
     png_size(tmp_path / "optiplug-run.png")
     out = capsys.readouterr().out

@@ -10,8 +10,8 @@ import yaml
 
 import optiplug
 from optiplug.cli import main
-from optiplug.convert import converted_recipe, differences, plain, recipe_yaml
-from optiplug.curves import compute_curves
+from optiplug.tooling.conversion import converted_recipe, differences, plain, recipe_yaml
+from optiplug.tooling.curves import compute_curves
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -174,16 +174,16 @@ def test_check_prints_a_recipe_that_builds_the_same_without_arguments(capsys, tm
 
 def test_the_command_checks_its_output_on_the_example_model(capsys, monkeypatch):
     """A translation bug (here: a value lost on the way to the file) is reported, not written."""
-    import optiplug.convert
+    import optiplug.tooling.conversion
 
-    real = optiplug.convert.recipe_data
+    real = optiplug.tooling.conversion.recipe_data
 
     def lossy(recipe, registry=None):
         data = real(recipe, registry)
         data["optimizer"]["momentum"] = 0.5
         return data
 
-    monkeypatch.setattr(optiplug.convert, "recipe_data", lossy)
+    monkeypatch.setattr(optiplug.tooling.conversion, "recipe_data", lossy)
     source = str(EXAMPLES / "mmcv/sgd.py")
     assert main(["convert", source]) == 1
     err = capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import optiplug
-from optiplug.curves import Curves, compute_curves, run_updates
+from optiplug.tooling.curves import Curves, compute_curves, run_updates
 
 WARMUP_COSINE = {
     "name": "composite",

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import optiplug
-from optiplug.demo import (
+from optiplug.tooling.demo import (
     CLASSES,
     EXAMPLE_MODELS,
     FEATURES,
@@ -16,7 +16,7 @@ from optiplug.demo import (
     micro_batches_per_epoch,
     train,
 )
-from optiplug.recipes import recipe_path
+from optiplug.tooling.recipes import recipe_path
 
 IMAGES = torch.randn(2, 3, 32, 32)
 

@@ -183,8 +183,8 @@ class CountingRules:
 
 
 def counting_registry():
-    from optiplug.plugins import make_plugin_manager
-    from optiplug.registry import Registry
+    from optiplug.plugin_system.catalogues import Registry
+    from optiplug.plugin_system.manager import make_plugin_manager
 
     plugin = CountingRules()
     pm = make_plugin_manager(plugins=[("counting", plugin)])

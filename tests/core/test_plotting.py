@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 import optiplug
-from optiplug.built import GroupSummary
-from optiplug.curves import compute_curves
-from optiplug.plotting import (
+from optiplug.engine.built_result import GroupSummary
+from optiplug.tooling.curves import compute_curves
+from optiplug.tooling.plotting import (
     BLOCKS,
     chart_floor,
     curves_figure,

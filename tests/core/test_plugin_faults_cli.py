@@ -106,7 +106,7 @@ def test_blocking_one_of_two_conflicting_plugins_resolves_the_conflict(fake_dist
     fake_distribution("optiplug-lion", {"lion": "lion_plugin"}, {"lion_plugin": LION})
     fake_distribution("optiplug-lion-fork", {"lionfork": "lionfork_plugin"}, {"lionfork_plugin": LION})
     monkeypatch.setenv("OPTIPLUG_DISABLE_PLUGINS", "lionfork")
-    optiplug.plugins.reset()
+    optiplug.plugin_system.host.reset()
     rows = plugin_rows(capsys)
     assert rows["lionfork"]["status"] == "blocked"
     assert (rows["lion"]["status"], rows["lion"]["provides"]) == ("loaded", {"optimizers": ["lion"]})
@@ -117,7 +117,7 @@ def test_a_blocked_plugin_is_not_even_imported(fake_distribution, capsys, monkey
     source = f"open({str(marker)!r}, 'w').close()\n" + RAISES_AT_IMPORT
     fake_distribution("optiplug-kernels", {"kernels": "kernels_plugin"}, {"kernels_plugin": source})
     monkeypatch.setenv("OPTIPLUG_DISABLE_PLUGINS", "kernels, cyclic")
-    optiplug.plugins.reset()
+    optiplug.plugin_system.host.reset()
     rows = plugin_rows(capsys)
     assert not marker.exists()
     assert (rows["kernels"]["status"], rows["kernels"]["error"]) == ("blocked", None)
@@ -130,7 +130,7 @@ def test_a_blocked_plugin_is_not_even_imported(fake_distribution, capsys, monkey
 @pytest.mark.parametrize("blocked", ["restarts", "cyclic"])
 def test_a_config_needing_a_blocked_first_party_plugin_is_a_config_error(blocked, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("OPTIPLUG_DISABLE_PLUGINS", blocked)
-    optiplug.plugins.reset()
+    optiplug.plugin_system.host.reset()
     policy = {"restarts": "dict(policy='CosineRestart', periods=[2], min_lr=0, by_epoch=False)"}.get(
         blocked, "dict(policy='Cyclic')"
     )

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import optiplug
-from optiplug.plugins import make_plugin_manager
-from optiplug.registry import Registry
+from optiplug.plugin_system.catalogues import Registry
+from optiplug.plugin_system.manager import make_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,7 +117,7 @@ def test_shadowing_a_builtin_name_is_a_conflict(fake_distribution):
 def test_block_by_environment_variable(fake_distribution, monkeypatch):
     fake_distribution("optiplug-broken", {"broken": "broken_plugin"}, {"broken_plugin": "raise RuntimeError('boom')\n"})
     monkeypatch.setenv("OPTIPLUG_DISABLE_PLUGINS", "broken, cyclic")
-    optiplug.plugins.reset()
+    optiplug.plugin_system.host.reset()
     statuses = {r.name: r.status for r in optiplug.get_registry().plugins}
     assert statuses["broken"] == "blocked"
     assert statuses["cyclic"] == "blocked"
@@ -133,7 +133,7 @@ def test_block_by_argument():
 
 
 def test_plugins_given_directly_without_entry_points():
-    import optiplug.builtin as core_plugin
+    import optiplug.engine.core_plugin as core_plugin
 
     registry = Registry(make_plugin_manager(load_entrypoints=False, plugins=[("core", core_plugin)]))
     assert registry.schedules.names() == ["composite"]

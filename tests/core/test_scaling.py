@@ -8,8 +8,9 @@ import attrs
 import pytest
 
 import optiplug
-from optiplug.config.parse import unstructure_recipe
-from optiplug.scaling import Batch, scale_recipe
+from optiplug.engine.run_figures import Batch
+from optiplug.engine.scaling import scale_recipe
+from optiplug.engine.structuring import unstructure_recipe
 
 BASE = {
     "optimizer": {"name": "sgd", "lr": 0.3},

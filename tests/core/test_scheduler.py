@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import optiplug
-from optiplug.scheduler import OptiplugScheduler
+from optiplug.engine.torch_scheduler import OptiplugScheduler
 
 WARMUP_COSINE = {
     "name": "composite",

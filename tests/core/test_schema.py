@@ -11,9 +11,9 @@ import torch
 import yaml
 
 import optiplug
-from optiplug.config.validators import help_field
-from optiplug.recipes import recipe_path
-from optiplug.schema import recipe_schema
+from optiplug.recipe.validators import help_field
+from optiplug.tooling.recipes import recipe_path
+from optiplug.tooling.schema import recipe_schema
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -163,8 +163,8 @@ def test_a_user_schedule_appears_with_its_fields():
 
 
 def test_field_help_lists_each_field_with_type_default_and_help():
-    from optiplug.config.recipe import ClipConfig, RunConfig
-    from optiplug.schema import FieldHelp, field_help
+    from optiplug.recipe.model import ClipConfig, RunConfig
+    from optiplug.tooling.schema import FieldHelp, field_help
 
     clip = field_help(ClipConfig)
     assert clip[0] == FieldHelp("max_norm", "float | None", "None", "Clip the total gradient norm to this value.")
@@ -179,8 +179,8 @@ def test_field_help_lists_each_field_with_type_default_and_help():
 def test_type_text_reads_like_the_annotation():
     from typing import Any
 
-    from optiplug.config.recipe import RuleConfig
-    from optiplug.schema import type_text
+    from optiplug.recipe.model import RuleConfig
+    from optiplug.tooling.schema import type_text
 
     assert type_text(float) == "float"
     assert type_text(RuleConfig | None) == "RuleConfig | None"

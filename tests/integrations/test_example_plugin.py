@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 import optiplug
-import optiplug.plugins
+import optiplug.plugin_system.host
 from optiplug.cli import main
-from optiplug.curves import compute_curves
+from optiplug.tooling.curves import compute_curves
 
 PACKAGE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "optiplug-example-plugin"
 MODULES = ("optiplug_example", "optiplug_example.lion", "optiplug_example.wsd")
@@ -48,13 +48,13 @@ def plugin(installed, monkeypatch):
     """The installed plugin on sys.path for one test; afterwards gone from sys.path, sys.modules and the registry."""
     monkeypatch.syspath_prepend(str(installed))
     importlib.invalidate_caches()
-    optiplug.plugins.reset()
+    optiplug.plugin_system.host.reset()
     yield installed
     for module in MODULES:
         sys.modules.pop(module, None)
     monkeypatch.undo()
     importlib.invalidate_caches()
-    optiplug.plugins.reset()
+    optiplug.plugin_system.host.reset()
 
 
 def test_pip_installed_it_as_a_distribution_with_the_entry_point(installed):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import optiplug
-from optiplug.curves import compute_curves
+from optiplug.tooling.curves import compute_curves
 
 omegaconf = pytest.importorskip("omegaconf", reason="OmegaConf is not installed (pip install optiplug[integrations])")
 OmegaConf = omegaconf.OmegaConf

@@ -22,7 +22,9 @@ import torch.distributed as dist
 from torch import nn
 
 import optiplug
-from optiplug.build import resolve_batch, to_recipe
+from optiplug.engine.dialects import to_recipe
+from optiplug.engine.run_figures import resolve_batch
+from optiplug.recipe.model import RunConfig
 
 GLOBAL_BATCH, STEPS = 8, 4
 SCALED = {"optimizer": {"name": "sgd", "lr": 0.1}, "lr_scaling": {"base_batch_size": 16}}
@@ -101,7 +103,7 @@ def lrs_of(config: dict[str, Any], updates: int = 8, **kwargs: Any) -> list[floa
 
 def batches() -> dict[str, Any]:
     recipe = to_recipe(SCALED)
-    batch = resolve_batch(recipe, 16, None)
+    batch = resolve_batch(recipe, RunConfig(batch_size_per_device=16))
     built = optiplug.build(SCALED, nn.Linear(2, 2), batch_size_per_device=16)
     return {
         "batch": (batch.per_device, batch.world_size, batch.devices_per_node),

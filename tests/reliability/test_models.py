@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import optiplug
-from optiplug.grouping import OptiplugWarning
+from optiplug.errors import OptiplugWarning
 
 SGD = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-2}}
 LINEAR_LR = {"lr": {"name": "linear", "start_value": 0.1, "end_value": 0.0}}

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 import optiplug
-from optiplug.grouping import OptiplugWarning
+from optiplug.errors import OptiplugWarning
 from optiplug_larc import LARC, LARS, VisslLARS
 from reliability.states import assert_same_state, cloned
 

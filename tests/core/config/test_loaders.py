@@ -7,7 +7,7 @@ import json
 import pytest
 
 import optiplug
-from optiplug.config.loaders import load
+from optiplug.recipe.loaders import load
 
 RECIPE_YAML = """
 optimizer: {name: sgd, lr: 0.1}

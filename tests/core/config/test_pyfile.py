@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from optiplug import ConfigError
-from optiplug.config.loaders import load_file
-from optiplug.config.pyfile import load_pyfile
+from optiplug.recipe.loaders import load_file
+from optiplug.recipe.pyfile import load_pyfile
 
 
 def write(directory: Path, name: str, text: str) -> Path:

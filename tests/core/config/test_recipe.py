@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import optiplug
-from optiplug.config.parse import parse_recipe, unstructure_recipe
+from optiplug.engine.structuring import parse_recipe, unstructure_recipe
 
 
 def parse(data):

@@ -79,7 +79,7 @@ def test_from_a_plugin_package(tmp_path, monkeypatch, linear_model):
     (info / "entry_points.txt").write_text(f"[optiplug]\nfake_optims = {module}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, module, raising=False)
-    optiplug.plugins.reset()
+    optiplug.plugin_system.host.reset()
     try:
         built = check_built(linear_model, dict(optimizer=dict(type="CustomizedOptim", lr=0.25)), 0.25)
         provided = optiplug.get_registry().optimizers.provided("CustomizedOptim")

@@ -6,7 +6,7 @@ import pytest
 
 import optiplug
 from optiplug import ConfigError
-from optiplug.config.parse import parse_recipe, unstructure_recipe
+from optiplug.engine.structuring import parse_recipe, unstructure_recipe
 from optiplug_mmcv.dialect import detect
 
 SGD = dict(type="SGD", lr=0.1, momentum=0.9, weight_decay=1e-4)
@@ -99,7 +99,9 @@ def test_without_a_run_length_the_schedule_says_what_to_give(conv_bn_head):
 
 
 def test_step_without_a_run_length_needs_none(conv_bn_head):
-    built = optiplug.build(dict(optimizer=SGD, lr_config=dict(policy="Step", step=2)), conv_bn_head, steps_per_epoch=10)
+    built = optiplug.build(
+        dict(optimizer=SGD, lr_config=dict(policy="Step", step=2)), conv_bn_head, steps_per_epoch=10
+    )
     built.scheduler.set_step(25)
     assert built.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1**1)
 

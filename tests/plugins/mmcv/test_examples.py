@@ -13,7 +13,7 @@ from torch import nn
 
 import optiplug
 from optiplug import ClipConfig
-from optiplug.config.pyfile import load_pyfile
+from optiplug.recipe.pyfile import load_pyfile
 
 CONFIGS = [
     "sgd.py",
@@ -122,7 +122,9 @@ def test_no_decay_on_norms_and_biases(conv_bn_head, mmcv):
 
 @pytest.mark.parametrize("name", ["grad_clip.py", "grad_clip_inherited.py"])
 def test_clipping_snippets(name, conv_bn_head, mmcv):
-    assert optiplug.build(mmcv.examples / name, conv_bn_head).recipe.clip == ClipConfig(max_norm=35.0, norm_type=2.0)
+    assert optiplug.build(mmcv.examples / name, conv_bn_head).recipe.clip == ClipConfig(
+        max_norm=35.0, norm_type=2.0
+    )
 
 
 def test_accumulation_snippets_train_alike(mmcv):

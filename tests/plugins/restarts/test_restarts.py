@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import optiplug
-from optiplug.config.parse import parse_recipe
-from optiplug.records import Clock
-from optiplug.schedule import evaluate
+from optiplug.engine.schedules import evaluate
+from optiplug.engine.structuring import parse_recipe
+from optiplug.plugin_system.records import Clock
 
 
 def schedule(mapping):

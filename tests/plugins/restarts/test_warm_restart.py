@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import optiplug
-from optiplug.config.parse import parse_recipe
-from optiplug.records import Clock
-from optiplug.schedule import evaluate
+from optiplug.engine.schedules import evaluate
+from optiplug.engine.structuring import parse_recipe
+from optiplug.plugin_system.records import Clock
 from optiplug_restarts.warm_restart import restart_points
 
 WHERE = [0, 0.25, 0.49, 0.5, 0.6, 0.75, 0.99]
@@ -101,7 +101,9 @@ def test_scaling_rule_keeps_the_ratio_vissl_vector():
         "lr_scaling": {"base_batch_size": 256, "base_value": 0.15},
         "run": {"devices_per_node": 8},
     }
-    built = optiplug.build(config, model(), steps_per_epoch=10, num_epochs=2, batch_size_per_device=64, world_size=64)
+    built = optiplug.build(
+        config, model(), steps_per_epoch=10, num_epochs=2, batch_size_per_device=64, world_size=64
+    )
     params = built.recipe.schedules["lr"].params
     assert (params.start_value, params.end_value) == (pytest.approx(2.4), pytest.approx(0.0024))
     assert built.optimizer.param_groups[0]["lr"] == pytest.approx(2.4)

@@ -9,9 +9,9 @@ import torch
 from fvcore.common import param_scheduler as fv
 
 import optiplug
-from optiplug.config.parse import parse_recipe
-from optiplug.records import Clock
-from optiplug.schedule import evaluate
+from optiplug.engine.schedules import evaluate
+from optiplug.engine.structuring import parse_recipe
+from optiplug.plugin_system.records import Clock
 
 LENGTHS = [1, 7, 10, 97, 1000]
 

@@ -125,7 +125,7 @@ def test_forced_dialect():
 
 def test_the_translation_is_a_plain_canonical_recipe():
     """What ``optiplug check`` prints for a VISSL config parses back to the same recipe."""
-    from optiplug.config.parse import parse_recipe, unstructure_recipe
+    from optiplug.engine.structuring import parse_recipe, unstructure_recipe
 
     schedulers = {
         "lr": {"name": "cosine"},

@@ -8,9 +8,9 @@ import math
 import pytest
 
 import optiplug
-from optiplug.config.parse import converter_for
-from optiplug.records import Clock
-from optiplug.schedule import evaluate
+from optiplug.engine.schedules import evaluate
+from optiplug.engine.structuring import converter_for
+from optiplug.plugin_system.records import Clock
 
 WARMUP_COSINE = {
     "name": "composite",

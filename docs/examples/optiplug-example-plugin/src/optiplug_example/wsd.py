@@ -22,9 +22,9 @@ import attrs
 import torch
 
 from optiplug import ConfigError, ScalingContext, ScheduleConfig, ScheduleContext
-from optiplug.config.parse import evolve_params
-from optiplug.config.validators import help_field, in_range, one_of
-from optiplug.schedule import progress
+from optiplug.engine.schedules import progress
+from optiplug.engine.structuring import evolve_params
+from optiplug.recipe.validators import help_field, in_range, one_of
 
 SHAPES = ("linear", "cosine", "sqrt")
 

@@ -1,0 +1,75 @@
+"""The front door, ``optiplug.build``: a config and a model -> a ready optimizer and scheduler.
+
+It only sequences the steps, each in its own module: translation (dialects), batch
+scaling (scaling), the run's clock (run_figures), grouping, the optimizer's arguments
+(optimizer_options), wrappers, and binding schedules to groups (binding).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optiplug.engine.binding import ScheduleBinder
+from optiplug.engine.built_result import Built, GroupSummary
+from optiplug.engine.dialects import translate
+from optiplug.engine.grouping import plan_groups
+from optiplug.engine.optimizer_options import make_optimizer
+from optiplug.engine.run_figures import given_figures, resolve_batch, resolve_clock
+from optiplug.engine.scaling import scale_recipe
+from optiplug.engine.structuring import unstructure_recipe
+from optiplug.engine.torch_scheduler import OptiplugScheduler, fingerprint
+from optiplug.errors import join_path
+from optiplug.plugin_system.catalogues import Registry
+from optiplug.plugin_system.host import get_registry
+from optiplug.recipe.model import Recipe, RunConfig
+
+
+def build(
+    config: Any,
+    model: Any,
+    steps_per_epoch: int | None = None,
+    num_epochs: int | None = None,
+    batch_size_per_device: int | None = None,
+    world_size: int | None = None,
+    *,
+    dialect: str | None = None,
+    registry: Registry | None = None,
+) -> Built:
+    """Build the optimizer, param groups and scheduler a config describes, for ``model``.
+
+    ``config`` is a mapping, a :class:`Recipe`, an OmegaConf DictConfig, or a path
+    (.yaml, .yml, .json, or an MMCV-style .py read without executing it). Its dialect
+    (VISSL, MMCV, canonical) is detected, or forced with ``dialect=``. ``model`` is an
+    ``nn.Module`` or an iterable of parameters or ``(name, parameter)`` pairs.
+    ``world_size=None`` means torch.distributed's world size when initialized, else 1.
+    """
+    registry = registry or get_registry()
+    figures = given_figures(
+        steps_per_epoch=steps_per_epoch,
+        num_epochs=num_epochs,
+        batch_size_per_device=batch_size_per_device,
+        world_size=world_size,
+    )
+    recipe = translate(config, figures, dialect=dialect, registry=registry)
+    return build_recipe(recipe, model, figures, registry)
+
+
+def build_recipe(recipe: Recipe, model: Any, figures: RunConfig, registry: Registry) -> Built:
+    """Build a canonical recipe for ``model``: every check of the recipe runs here, once."""
+    recipe = scale_recipe(recipe, registry, resolve_batch(recipe, figures))
+    clock = resolve_clock(recipe, figures)
+    plans = plan_groups(model, recipe.rules, registry)
+    optimizer, base = make_optimizer(recipe, plans, registry)
+    for i, wrapper in enumerate(recipe.wrappers):
+        spec = registry.wrappers.get(wrapper.name, join_path("wrappers", i, "name"))
+        optimizer = spec.wrap(optimizer, wrapper.params)
+    binder = ScheduleBinder(recipe.schedules, base, clock, registry)
+    bindings = [
+        b
+        for i, plan in enumerate(plans)
+        for b in binder.bind(i, optimizer.param_groups[i], plan.settings, plan.schedules)
+    ]
+    data = unstructure_recipe(recipe, registry)
+    scheduler = OptiplugScheduler(optimizer, bindings, clock, fingerprint(data), bind_added=binder.bind_added)
+    summaries = [GroupSummary.of(i, plan, optimizer.param_groups[i]) for i, plan in enumerate(plans)]
+    return Built(recipe, optimizer, scheduler, summaries, clock)

@@ -1,0 +1,220 @@
+"""What ``build`` returns: the optimizer, the scheduler, the groups, and ``step(loss)``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import torch
+from torch.optim import Optimizer
+
+from optiplug.engine.grouping import GroupPlan
+from optiplug.engine.torch_scheduler import OptiplugScheduler
+from optiplug.errors import OptiplugWarning, StateError
+from optiplug.plugin_system.records import Clock
+from optiplug.recipe.model import Recipe
+
+SUMMARY_KEYS = ("lr", "weight_decay", "momentum", "betas", "lars_exclude")
+
+
+@attrs.frozen
+class GroupSummary:
+    """One param group as a reader wants it: why it exists, how big it is, its options."""
+
+    index: int
+    rules: tuple[str, ...]
+    tensors: int
+    elements: int
+    options: Mapping[str, Any]
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, index: int, plan: GroupPlan, group: Mapping[str, Any]) -> GroupSummary:
+        """The summary of group ``index`` from its plan and its torch param group."""
+        options = {k: group[k] for k in SUMMARY_KEYS if k in group}
+        return cls(
+            index, tuple(plan.rules) or ("(no rule)",), len(plan.params), plan.elements, options, tuple(plan.names)
+        )
+
+    def __str__(self) -> str:
+        options = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.options.items())
+        size = f"{self.tensors} tensors, {self.elements:,} elements"
+        return f"group {self.index}: {size}, {options} <- {'; '.join(self.rules)}"
+
+
+class Built:
+    """A built recipe: ``optimizer``, ``scheduler``, ``groups`` and the training ``step``.
+
+    ``step(loss)`` is called once per micro-batch: it scales the loss for accumulation,
+    backpropagates, and on every accumulation boundary unscales (with a GradScaler),
+    clips, steps the optimizer, zeroes the gradients and steps the scheduler. An update
+    whose gradients are not finite is skipped (optimizer and schedule), with a warning.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        optimizer: Optimizer,
+        scheduler: OptiplugScheduler,
+        groups: list[GroupSummary],
+        clock: Clock,
+    ):
+        self.recipe = recipe
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.groups = groups
+        self.clock = clock
+        self.micro_steps = 0
+        self.skipped_updates = 0
+        accumulation = recipe.accumulation
+        self.accumulate = accumulation.steps
+        self.per_iteration = accumulation.schedule_clock == "iterations"
+        total = clock.total_steps
+        self.total_micro_steps = (
+            None if total is None else int(total if self.per_iteration else total * self.accumulate)
+        )
+
+    def __repr__(self) -> str:
+        lines = [f"Built({type(self.optimizer).__name__}, {len(self.groups)} groups)"]
+        lines += [f"  {g}" for g in self.groups]
+        return "\n".join(lines)
+
+    def loss_factor(self) -> int:
+        """What the current micro-batch's loss is divided by (the remainder at the end of the run)."""
+        n, total = self.accumulate, self.total_micro_steps
+        if n == 1 or total is None:
+            return n
+        remainder = total % n
+        return n if remainder == 0 or self.micro_steps < total - remainder else remainder
+
+    def is_boundary(self) -> bool:
+        """Whether the current micro-batch ends an accumulation window."""
+        done = self.micro_steps + 1
+        return done % self.accumulate == 0 or done == self.total_micro_steps
+
+    def step(self, loss: torch.Tensor, scaler: torch.amp.GradScaler | None = None) -> bool:
+        """Backpropagate one micro-batch; update on accumulation boundaries. Returns whether it updated."""
+        scaled = loss / self.loss_factor() if self.accumulate > 1 else loss
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        boundary = self.is_boundary()
+        self.micro_steps += 1
+        updated = self._update(scaler) if boundary else False
+        if self.per_iteration:
+            self.scheduler.set_step(self.micro_steps)
+        elif updated:
+            self.scheduler.step()
+        return updated
+
+    def _params(self) -> list[torch.Tensor]:
+        return [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+
+    def _update(self, scaler: torch.amp.GradScaler | None) -> bool:
+        if scaler is not None:
+            scaler.unscale_(self.optimizer)
+        finite = self._clip_and_check()
+        if scaler is not None:
+            before, scale = self.scheduler._optimizer_steps, scaler.get_scale()
+            scaler.step(self.optimizer)
+            scaler.update()
+            # A fused optimizer is stepped even on inf/NaN (it skips inside the kernel);
+            # the scaler's backoff is what tells a skipped update then.
+            stepped = self.scheduler._optimizer_steps != before and scaler.get_scale() >= scale
+            # GradScaler skips steps routinely while it calibrates its scale: counted, not warned.
+            self.skipped_updates += not stepped
+        elif finite:
+            self.optimizer.step()
+            stepped = True
+        else:
+            stepped = False
+            self._skip()
+        self.optimizer.zero_grad(set_to_none=True)
+        return stepped
+
+    def _skip(self) -> None:
+        self.skipped_updates += 1
+        warnings.warn(
+            f"skipped update {self.scheduler.last_epoch}: gradients are not finite "
+            f"({self.skipped_updates} skipped so far); parameters, momenta and schedule are unchanged",
+            OptiplugWarning,
+            stacklevel=4,
+        )
+
+    def _clip_and_check(self) -> bool:
+        params = self._params()
+        if not params:
+            return True
+        clip = self.recipe.clip
+        if clip is not None and clip.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(params, clip.clip_value)
+        if clip is not None and clip.max_norm is not None:
+            total = torch.nn.utils.clip_grad_norm_(params, clip.max_norm, clip.norm_type, foreach=None)
+        else:
+            norms = torch._foreach_norm([p.grad for p in params])  # type: ignore[misc]
+            total = torch.linalg.vector_norm(torch.stack([n.to(torch.float32) for n in norms]))
+        return bool(torch.isfinite(total))
+
+    def window_open(self) -> bool:
+        """Whether micro-batches of an unfinished accumulation window have gradients waiting."""
+        return self.accumulate > 1 and self.micro_steps % self.accumulate != 0
+
+    def _trained_params(self) -> list[torch.Tensor]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimizer, scheduler and the micro-batch count, for checkpoints.
+
+        Inside an accumulation window the gradients summed so far are part of the state:
+        ``accumulated_grads`` holds a copy of each parameter's ``.grad`` (None where it has
+        none), in the optimizer's parameter order, so a resumed run finishes the window with
+        the same sum. On a window boundary there is nothing to carry (the key holds None).
+        """
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "micro_steps": self.micro_steps,
+            "skipped_updates": self.skipped_updates,
+            "accumulated_grads": self._grads() if self.window_open() else None,
+        }
+
+    def _grads(self) -> list[torch.Tensor | None]:
+        return [None if p.grad is None else p.grad.detach().clone() for p in self._trained_params()]
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`state_dict`.
+
+        A state from another recipe, another run length or another model is refused
+        with a :class:`StateError`. The accumulated gradients are put back into
+        ``.grad`` (a state saved on a window boundary clears them).
+        """
+        missing = {"optimizer", "scheduler", "micro_steps"} - set(state)
+        if missing:
+            raise StateError(f"not an optiplug Built state (missing {sorted(missing)})")
+        grads = self._checked_grads(state.get("accumulated_grads"))
+        before = self.scheduler.state_dict()
+        self.scheduler.load_state_dict(state["scheduler"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            self.scheduler.load_state_dict(before)
+            raise StateError(f"the optimizer state does not fit this model's parameters: {exc}") from None
+        self.micro_steps = int(state["micro_steps"])
+        self.skipped_updates = int(state.get("skipped_updates", 0))
+        self.scheduler.set_step(self.scheduler.last_epoch)
+        for param, grad in zip(self._trained_params(), grads, strict=True):
+            param.grad = None if grad is None else grad.to(device=param.device, dtype=param.dtype).clone()
+
+    def _checked_grads(self, grads: Any) -> list[torch.Tensor | None]:
+        params = self._trained_params()
+        if grads is None:
+            return [None] * len(params)
+        if len(grads) != len(params):
+            raise StateError(f"the state holds gradients of {len(grads)} parameters, this optimizer has {len(params)}")
+        for index, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            if grad is not None and tuple(grad.shape) != tuple(param.shape):
+                raise StateError(
+                    f"the accumulated gradient of parameter {index} has shape {tuple(grad.shape)}, "
+                    f"the parameter {tuple(param.shape)}"
+                )
+        return list(grads)

@@ -1,0 +1,158 @@
+"""The torch adapter: an ``LRScheduler`` that writes every scheduled option into the groups.
+
+Schedules are pure functions of the update index; this adapter only holds that index
+(``last_epoch``, the number of updates done). Before update k every group holds the
+values of step k. Values are computed a block of updates at a time (vectorized) and
+read from the block, so ``step()`` costs a few dictionary writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from optiplug.engine.binding import Binding
+from optiplug.engine.value_table import NON_NEGATIVE, ValueTable
+from optiplug.errors import StateError
+from optiplug.plugin_system.records import Clock
+
+
+def fingerprint(data: Any) -> str:
+    """A short stable hash of plain data (the resolved recipe), to recognise a state's recipe."""
+    text = json.dumps(data, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class OptiplugScheduler(LRScheduler):
+    """Drives every scheduled option of every group; ``step()`` once per optimizer update.
+
+    It is a real ``torch.optim.lr_scheduler.LRScheduler`` (Lightning and Hugging Face
+    accept it). ``step()`` advances only if the optimizer stepped since the last call,
+    so a step that ``torch.amp.GradScaler`` skipped (inf/NaN) does not move the schedule.
+    ``state_dict()`` holds the update count and the recipe's fingerprint.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        bindings: Sequence[Binding],
+        clock: Clock,
+        recipe_fingerprint: str = "",
+        *,
+        skip_unstepped: bool = True,
+        bind_added: Callable[[int, dict[str, Any]], list[Binding]] | None = None,
+    ) -> None:
+        # LRScheduler.__init__ is not called: it would step once and patch optimizer.step.
+        self.optimizer = optimizer
+        self.bindings = list(bindings)
+        self.clock = clock
+        self.recipe_fingerprint = recipe_fingerprint
+        self.skip_unstepped = skip_unstepped
+        self.bind_added = bind_added
+        self._bound_groups = len(optimizer.param_groups)
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.last_epoch = 0
+        self._optimizer_steps = 0
+        self._seen_steps = 0
+        self.check_run(self.bindings)
+        self._hook = optimizer.register_step_post_hook(self._count_step)
+        self._write(0)
+
+    def check_run(self, bindings: Sequence[Binding]) -> None:
+        """Check every value ``bindings`` will write over the whole run (open-ended runs: as they come)."""
+        total = self.clock.total_steps
+        if total is None:
+            return
+        checks: dict[int, tuple[ValueTable, float, str | None]] = {}
+        for b in bindings:
+            table, scale, option = checks.get(id(b.table), (b.table, 0.0, None))
+            if b.scale > 0 and (b.into_betas or b.option in NON_NEGATIVE):
+                option = "beta1" if b.into_betas else b.option
+            checks[id(b.table)] = table, max(scale, abs(b.scale)), option
+        for table, scale, option in checks.values():
+            table.check_run(int(total), scale, option)
+
+    def _count_step(self, *_args: Any) -> None:
+        self._optimizer_steps += 1
+
+    @property
+    def total_steps(self) -> float | None:
+        """The run's length in updates (None if open-ended)."""
+        return self.clock.total_steps
+
+    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Advance one update (if the optimizer stepped) and write the new values."""
+        if epoch is not None:
+            raise TypeError("OptiplugScheduler.step() takes no epoch; use load_state_dict or set_step to move")
+        if self.skip_unstepped and self._optimizer_steps == self._seen_steps:
+            return
+        self._seen_steps = self._optimizer_steps
+        self.last_epoch += 1
+        self._write(self.last_epoch)
+
+    def set_step(self, step: int) -> None:
+        """Jump to update ``step`` (for resuming by hand)."""
+        self.last_epoch = int(step)
+        self._seen_steps = self._optimizer_steps
+        self._write(self.last_epoch)
+
+    def _write(self, step: int) -> None:
+        total = self.clock.total_steps
+        if total is not None and step > total:
+            step = int(total)
+        groups = self.optimizer.param_groups
+        if len(groups) != self._bound_groups:
+            self.bind_added_groups()
+        for b in self.bindings:
+            value = b.table[step] * b.scale
+            group = groups[b.group]
+            if b.into_betas:
+                group["betas"] = (value, *tuple(group["betas"])[1:])
+            else:
+                group[b.option] = value
+        self._last_lr = [group["lr"] for group in groups]
+
+    def bind_added_groups(self) -> None:
+        """Schedule groups added with ``add_param_group`` since the build (done at every step too)."""
+        groups = self.optimizer.param_groups
+        for index in range(self._bound_groups, len(groups)):
+            if self.bind_added is not None:
+                added = self.bind_added(index, groups[index])
+                self.check_run(added)
+                self.bindings.extend(added)
+            self.base_lrs.append(groups[index].get("initial_lr", groups[index]["lr"]))
+        self._bound_groups = len(groups)
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        """The lrs the groups hold now."""
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The update count, the clock and the recipe's fingerprint."""
+        return {
+            "step": self.last_epoch,
+            "fingerprint": self.recipe_fingerprint,
+            "steps_per_epoch": self.clock.steps_per_epoch,
+            "total_steps": self.clock.total_steps,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume at the saved update; a state from another recipe or run length is refused."""
+        missing = {"step", "fingerprint"} - set(state_dict)
+        if missing:
+            raise StateError(f"not an optiplug scheduler state (missing {sorted(missing)})")
+        if state_dict["fingerprint"] != self.recipe_fingerprint:
+            raise StateError(
+                "this scheduler state was saved from a different recipe "
+                f"(fingerprint {state_dict['fingerprint']}, this recipe is {self.recipe_fingerprint})"
+            )
+        for key in ("steps_per_epoch", "total_steps"):
+            saved, now = state_dict.get(key), getattr(self.clock, key)
+            if saved != now:
+                raise StateError(f"the state was saved with {key}={saved}, this run has {key}={now}")
+        self.set_step(int(state_dict["step"]))

@@ -1,0 +1,156 @@
+"""The public plugin-author API: everything a plugin may import from optiplug.
+
+A plugin, first-party or third-party, imports from here (or the user API in
+:mod:`optiplug`) and from nowhere else in optiplug; the modules behind it are private
+and may move. What is here is stable:
+
+- the hook marker :data:`hookimpl` (the hooks themselves are documented in
+  :mod:`optiplug.plugin_system.hookspecs` and on the docs' reference page);
+- every record a hook returns and the values they talk in (``OptimizerSpec``,
+  ``ScheduleSpec``, ``RuleSpec``, ``ScalingRule``, ``WrapperSpec``, ``DialectSpec``,
+  ``Clock``, ``ScheduleContext``, ``ScalingContext``, ``DialectContext``, ``ParamInfo``);
+- the recipe types a dialect translates into, and :func:`structure_config` to check a
+  mapping into one of them;
+- attrs field helpers with checked values (:func:`help_field`, :func:`positive`, ...);
+- the helpers a schedule needs (:func:`progress`, :func:`as_steps`, :class:`EpochHeld`,
+  :func:`build_schedule`, :class:`ValueTable`);
+- the errors and their message helpers (:func:`did_you_mean`, :func:`join_path`).
+
+A schedule plugin in full::
+
+    import attrs
+    from optiplug.plugin import ScheduleSpec, help_field, hookimpl, positive, progress
+
+    @attrs.frozen
+    class HalfLife:
+        start_value: float = help_field("Value at update 0.")
+        half_life: float = help_field("Updates to halve the value.", validator=positive())
+
+    class HalfLifeSchedule:
+        def __init__(self, config, context):
+            self.config, self.clock = config, context.clock
+
+        def values(self, steps):
+            return self.config.start_value * 0.5 ** (steps / self.config.half_life)
+
+    @hookimpl
+    def optiplug_schedules():
+        return [ScheduleSpec("half_life", HalfLife, HalfLifeSchedule)]
+"""
+
+from __future__ import annotations
+
+from optiplug.engine.optimizer_options import optimizer_arguments
+from optiplug.engine.run_figures import Batch, distributed_world
+from optiplug.engine.scaling import rescale
+from optiplug.engine.schedules import WHERE_EPSILON, EpochHeld, as_steps, build_schedule, evaluate, progress
+from optiplug.engine.structuring import evolve_params, structure_config
+from optiplug.engine.value_table import ValueTable
+from optiplug.errors import (
+    ConfigError,
+    OptiplugError,
+    OptiplugWarning,
+    PluginError,
+    StateError,
+    closest,
+    did_you_mean,
+    join_path,
+)
+from optiplug.plugin_system.markers import hookimpl
+from optiplug.plugin_system.records import (
+    RECORD_TYPES,
+    CatalogueView,
+    Clock,
+    DialectContext,
+    DialectSpec,
+    OptimizerSpec,
+    ParamInfo,
+    RecordKind,
+    RegistryView,
+    RuleMatcher,
+    RuleSpec,
+    ScalingContext,
+    ScalingRule,
+    Schedule,
+    ScheduleContext,
+    ScheduleSpec,
+    WrapperSpec,
+)
+from optiplug.recipe.model import (
+    AccumulationConfig,
+    ClipConfig,
+    OptimizerConfig,
+    Recipe,
+    RuleConfig,
+    RunConfig,
+    ScalingConfig,
+    ScheduleConfig,
+    WrapperConfig,
+)
+from optiplug.recipe.numbers import FLOAT_LIMIT, INT_LIMIT, is_number, number_problem, parse_float
+from optiplug.recipe.strict_converter import NormType
+from optiplug.recipe.validators import finite_list, help_field, in_range, increasing, non_negative, one_of, positive
+
+__all__ = [
+    "FLOAT_LIMIT",
+    "INT_LIMIT",
+    "RECORD_TYPES",
+    "WHERE_EPSILON",
+    "AccumulationConfig",
+    "Batch",
+    "CatalogueView",
+    "ClipConfig",
+    "Clock",
+    "ConfigError",
+    "DialectContext",
+    "DialectSpec",
+    "EpochHeld",
+    "NormType",
+    "OptimizerConfig",
+    "OptimizerSpec",
+    "OptiplugError",
+    "OptiplugWarning",
+    "ParamInfo",
+    "PluginError",
+    "Recipe",
+    "RecordKind",
+    "RegistryView",
+    "RuleConfig",
+    "RuleMatcher",
+    "RuleSpec",
+    "RunConfig",
+    "ScalingConfig",
+    "ScalingContext",
+    "ScalingRule",
+    "Schedule",
+    "ScheduleConfig",
+    "ScheduleContext",
+    "ScheduleSpec",
+    "StateError",
+    "ValueTable",
+    "WrapperConfig",
+    "WrapperSpec",
+    "as_steps",
+    "build_schedule",
+    "closest",
+    "did_you_mean",
+    "distributed_world",
+    "evaluate",
+    "evolve_params",
+    "finite_list",
+    "help_field",
+    "hookimpl",
+    "in_range",
+    "increasing",
+    "is_number",
+    "join_path",
+    "non_negative",
+    "number_problem",
+    "one_of",
+    "optimizer_arguments",
+    "parse_float",
+    "positive",
+    "progress",
+    "rescale",
+    "structure_config",
+]

@@ -1,0 +1,154 @@
+"""The canonical recipe: attrs classes for everything optiplug builds.
+
+A recipe written as YAML::
+
+    optimizer: {name: sgd, lr: 0.1, momentum: 0.9, weight_decay: 1.0e-4}
+    rules:
+      - {kind: norm, set: {weight_decay: 0}}
+      - {kind: bias, set: {weight_decay: 0}}
+    schedules:
+      lr:
+        name: composite
+        schedulers:
+          - {name: linear, start_value: 0.01, end_value: 0.1}
+          - {name: cosine, start_value: 0.1, end_value: 0.0}
+        lengths: [0.1, 0.9]
+        interval_scaling: [rescaled, fixed]
+    run: {num_epochs: 90}
+
+Schedules, rules and wrappers name a plugin-provided kind; their remaining keys are
+structured into that kind's own config class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from optiplug.recipe.strict_converter import NormType
+from optiplug.recipe.validators import help_field, non_negative, one_of, positive
+
+INTERVALS = ("step", "epoch")
+
+
+@attrs.frozen
+class OptimizerConfig:
+    """The optimizer: a registered name and the keyword arguments for its constructor."""
+
+    name: str = help_field("Registered optimizer name (case-insensitive): sgd, adamw, lars, ...", default="sgd")
+    kwargs: dict[str, Any] = help_field(
+        "Constructor keyword arguments (lr, momentum, weight_decay, betas, ...), written beside name.",
+        factory=dict,
+    )
+
+
+@attrs.frozen
+class ScheduleConfig:
+    """A schedule for one group option: a registered schedule name and its options."""
+
+    name: str = help_field("Registered schedule name: constant, cosine, linear, multistep, composite, ...")
+    params: Any = help_field("The schedule's own options, written beside name.", default=None)
+    update_interval: str = help_field(
+        "'step' changes the value every update; 'epoch' holds the value of the epoch's first update.",
+        default="step",
+        validator=one_of(INTERVALS),
+    )
+
+
+@attrs.frozen
+class RuleConfig:
+    """A param-group rule: which parameters (the kind and its fields) get which options."""
+
+    kind: str = help_field("Rule kind: regex, norm, bias, ndim, module_type, module_path, ...")
+    params: Any = help_field("The kind's own fields (pattern, ...), written beside kind.", default=None)
+    set: dict[str, Any] = help_field(
+        "Options for the matched parameters: a value (weight_decay: 0) fixes the option; "
+        "a multiplier (lr_mult: 10, decay_mult: 0) scales the optimizer's value and its schedule. "
+        "Later rules win.",
+        factory=dict,
+    )
+    schedules: dict[str, ScheduleConfig] = help_field(
+        "Schedules used instead of the recipe's for the matched parameters, by option.", factory=dict
+    )
+    label: str | None = help_field("A name for the rule in group summaries.", default=None)
+
+
+@attrs.frozen
+class WrapperConfig:
+    """An optimizer wrapper (larc, ...) and its options."""
+
+    name: str = help_field("Registered wrapper name, e.g. larc.")
+    params: Any = help_field("The wrapper's own options, written beside name.", default=None)
+
+
+@attrs.frozen
+class ScalingConfig:
+    """Scaling of the lr with the global batch: value = base_value * (batch / base_batch_size)[**0.5]."""
+
+    base_batch_size: int = help_field("Batch size for which base_value is given.", validator=positive())
+    base_value: float | None = help_field(
+        "The lr at base_batch_size; default: the optimizer's lr.", default=None, validator=non_negative()
+    )
+    method: str = help_field(
+        "'linear' or 'sqrt' scaling of the batch ratio.", default="linear", validator=one_of(("linear", "sqrt"))
+    )
+    option: str = help_field("The scheduled option to scale.", default="lr")
+
+
+@attrs.frozen
+class ClipConfig:
+    """Gradient clipping before every update."""
+
+    max_norm: float | None = help_field(
+        "Clip the total gradient norm to this value.", default=None, validator=positive()
+    )
+    norm_type: NormType = help_field(
+        "The p of the p-norm (2.0; the largest element: inf).", default=NormType(2.0), validator=positive()
+    )
+    clip_value: float | None = help_field("Clip each gradient element to [-v, v].", default=None, validator=positive())
+
+
+@attrs.frozen
+class AccumulationConfig:
+    """Gradient accumulation: one update every ``steps`` calls of ``Built.step``."""
+
+    steps: int = help_field("Micro-batches per update.", default=1, validator=positive())
+    schedule_clock: str = help_field(
+        "'updates': schedules advance once per update; 'iterations': once per micro-batch (MMCV).",
+        default="updates",
+        validator=one_of(("updates", "iterations")),
+    )
+
+
+@attrs.frozen
+class RunConfig:
+    """The run's length and batch, when the config says them (build() arguments win)."""
+
+    num_epochs: int | None = help_field("Training epochs.", default=None, validator=positive())
+    steps_per_epoch: int | None = help_field(
+        "Updates per epoch (iterations for accumulation clocks).", default=None, validator=positive()
+    )
+    total_steps: int | None = help_field(
+        "Length of the run in steps, when not a whole number of epochs.", default=None, validator=positive()
+    )
+    batch_size_per_device: int | None = help_field("Samples per device per step.", default=None, validator=positive())
+    world_size: int | None = help_field("Number of devices (processes).", default=None, validator=positive())
+    devices_per_node: int | None = help_field("Devices on one node.", default=None, validator=positive())
+
+
+@attrs.frozen
+class Recipe:
+    """Everything optiplug builds: optimizer, param-group rules, schedules, and the training-step options."""
+
+    optimizer: OptimizerConfig = help_field("The optimizer and its arguments.", factory=OptimizerConfig)
+    rules: list[RuleConfig] = help_field("Param-group rules, applied in order (later rules win).", factory=list)
+    schedules: dict[str, ScheduleConfig] = help_field(
+        "Schedules by the group option they drive: lr, momentum (beta1 for Adam-type), weight_decay, ...",
+        factory=dict,
+    )
+    lr_scaling: ScalingConfig | None = help_field("Scale the lr schedule with the global batch.", default=None)
+    clip: ClipConfig | None = help_field("Gradient clipping.", default=None)
+    accumulation: AccumulationConfig = help_field("Gradient accumulation.", factory=AccumulationConfig)
+    wrappers: list[WrapperConfig] = help_field("Optimizer wrappers, innermost first (larc, ...).", factory=list)
+    run: RunConfig = help_field("Length and batch of the run.", factory=RunConfig)
