@@ -18,7 +18,7 @@ from optiplug.engine.run_figures import given_figures, resolve_batch, resolve_cl
 from optiplug.engine.scaling import scale_recipe
 from optiplug.engine.structuring import unstructure_recipe
 from optiplug.engine.torch_scheduler import OptiplugScheduler, fingerprint
-from optiplug.errors import join_path
+from optiplug.errors import ConfigError, join_path
 from optiplug.plugin_system.catalogues import Registry
 from optiplug.plugin_system.host import get_registry
 from optiplug.recipe.model import Recipe, RunConfig
@@ -50,8 +50,11 @@ def build(
         batch_size_per_device=batch_size_per_device,
         world_size=world_size,
     )
-    recipe = translate(config, figures, dialect=dialect, registry=registry)
-    return build_recipe(recipe, model, figures, registry)
+    translated = translate(config, figures, dialect=dialect, registry=registry)
+    try:
+        return build_recipe(translated.recipe, model, figures, registry)
+    except ConfigError as exc:
+        raise translated.in_user_terms(exc) from None
 
 
 def build_recipe(recipe: Recipe, model: Any, figures: RunConfig, registry: Registry) -> Built:

@@ -266,7 +266,12 @@ class DialectSpec:
     """A foreign config format (VISSL, MMCV, ...).
 
     ``detect(mapping)`` says whether a mapping is written in it; ``translate(mapping,
-    context)`` turns it into a canonical :class:`~optiplug.Recipe`.
+    context)`` turns it into a canonical :class:`~optiplug.Recipe`. A dialect only
+    translates: ``build()`` checks the recipe once, and renames the paths of its errors
+    with ``paths`` (recipe path prefix -> the dialect's own key, the longest prefix
+    wins), so a user reads ``lr_config.gamma`` rather than ``schedules.lr.gamma``.
+
+    >>> DialectSpec("mmcv", detect, translate, paths={"schedules.lr": "lr_config"})
     """
 
     record_kind: ClassVar[RecordKind] = RecordKind("optiplug_dialects", "dialects", "dialects", "config dialect")
@@ -276,6 +281,7 @@ class DialectSpec:
     translate: Callable[[Mapping[str, Any], DialectContext], Recipe]
     description: str = ""
     priority: int = 0
+    paths: Mapping[str, str] = attrs.field(factory=dict)
 
 
 RECORD_TYPES: tuple[type, ...] = (OptimizerSpec, ScheduleSpec, RuleSpec, ScalingRule, WrapperSpec, DialectSpec)
