@@ -30,9 +30,7 @@ except ImportError:  # run as a script from bench/
     from _timing import figure, interleaved, print_row  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
-OPTIPLUG = (
-    "import optiplug, torch; optiplug.build({'optimizer': {'name': 'SGD', 'lr': 0.1}}, torch.nn.Linear(4, 4))"
-)
+OPTIPLUG = "import optiplug, torch; optiplug.build({'optimizer': {'name': 'SGD', 'lr': 0.1}}, torch.nn.Linear(4, 4))"
 TORCH = "import torch; torch.optim.SGD(torch.nn.Linear(4, 4).parameters(), lr=0.1)"
 HEAVY = ("matplotlib", "rich", "yaml", "numpy", "jsonschema", "fvcore")
 """Modules a build must not import (torch itself imports numpy)."""

@@ -4,6 +4,10 @@ Run from the repository root after a change that moves a curve: ``python docs/ge
 (about a minute). Each picture is what a reader gets by running the command shown in
 the page that embeds it. The example plugin's picture needs the plugin: it is installed
 by pip into a temporary directory for the run.
+
+``architecture.png`` (docs/architecture.md) is drawn here with matplotlib, not by a
+command: the core's layers and which may import which. After moving a module, redraw
+only it with ``python docs/gen_images.py architecture``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
@@ -78,6 +83,151 @@ def demo() -> None:
     print(f"wrote {(IMAGES / 'optiplug-run.png').relative_to(ROOT)}")
 
 
+# The architecture diagram: boxes (x, y, width, height, title, modules) in data units, and arrows.
+Box = tuple[float, float, float, float, str, str]
+LAYERS: dict[str, Box] = {
+    "base": (0.8, 0.3, 11.0, 0.8, "errors.py   version.py", "the exceptions and their message helpers; the version"),
+    "recipe": (
+        0.8,
+        1.5,
+        11.0,
+        0.9,
+        "recipe/",
+        "model (attrs Recipe classes)  validators  numbers  strict_converter  loaders  pyfile (safe .py reader)",
+    ),
+    "plugin_system": (
+        0.8,
+        2.8,
+        11.0,
+        0.9,
+        "plugin_system/",
+        "markers  records (RECORD_TYPES)  hookspecs  manager (entry points)  catalogues  user  host  registration",
+    ),
+    "engine": (
+        0.8,
+        4.1,
+        11.0,
+        1.1,
+        "engine/",
+        "build  dialects  structuring  run_figures  scaling  grouping  rule_kinds  optimizer_options\n"
+        "schedules  composite  binding  value_table  torch_scheduler  built_result  core_plugin (entry point core)",
+    ),
+    "user_api": (0.8, 5.6, 2.9, 0.9, "optiplug", "user API: build, Built, Recipe,\nerrors, register_*"),
+    "plugin_api": (3.9, 5.6, 2.9, 0.9, "optiplug.plugin", "THE public plugin API"),
+    "tooling": (7.0, 5.6, 2.9, 0.9, "tooling/", "curves  plotting  demo\nconversion  schema"),
+    "integrations": (10.1, 5.6, 1.7, 0.9, "integrations.py", "Lightning, HF"),
+    "algorithms": (
+        0.8,
+        6.9,
+        6.0,
+        0.9,
+        "algorithm plugins",
+        "optiplug_torch  larc  cyclic  restarts\nadamw  layer_decay  zero",
+    ),
+    "cli": (7.0, 6.9, 2.9, 0.9, "cli/", "the optiplug command,\none module per command"),
+    "dialects": (0.8, 8.2, 6.0, 0.9, "dialect plugins", "optiplug_vissl  optiplug_mmcv  (optiplug_mmengine)"),
+}
+# (importer, imported): each arrow points from the importing layer to the one it imports.
+IMPORTS: list[tuple[str, str]] = [
+    ("recipe", "base"),
+    ("plugin_system", "recipe"),
+    ("engine", "plugin_system"),
+    ("user_api", "engine"),
+    ("plugin_api", "engine"),
+    ("tooling", "engine"),
+    ("integrations", "engine"),
+    ("cli", "tooling"),
+    ("algorithms", "user_api"),
+    ("algorithms", "plugin_api"),
+    ("dialects", "algorithms"),
+]
+COLOURS = {
+    "base": "#e8e8e8",
+    "recipe": "#dbe9f6",
+    "plugin_system": "#d5ecd4",
+    "engine": "#fde7c8",
+    "user_api": "#f6d5d5",
+    "plugin_api": "#f6d5d5",
+    "tooling": "#ece0f3",
+    "integrations": "#ece0f3",
+    "cli": "#ece0f3",
+    "algorithms": "#fff6bf",
+    "dialects": "#fff6bf",
+}
+
+
+def architecture() -> None:
+    """The layers of optiplug and the direction of imports (architecture.png), drawn with matplotlib."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import FancyBboxPatch
+
+    figure = Figure(figsize=(12.5, 10.0), dpi=110)
+    axes = figure.add_axes((0.0, 0.0, 1.0, 0.94))
+    axes.set_xlim(0, 12.2)
+    axes.set_ylim(0, 9.5)
+    axes.axis("off")
+    figure.suptitle("optiplug: layers and import directions", fontsize=16, fontweight="bold", y=0.985)
+    for name, (x, y, width, height, title, modules) in LAYERS.items():
+        box = FancyBboxPatch(
+            (x, y), width, height, boxstyle="round,pad=0.02,rounding_size=0.08", fc=COLOURS[name], ec="#444444", lw=1.2
+        )
+        axes.add_patch(box)
+        axes.text(x + width / 2, y + height - 0.2, title, ha="center", va="center", fontsize=12, fontweight="bold")
+        axes.text(x + width / 2, y + (height - 0.35) / 2, modules, ha="center", va="center", fontsize=9.5)
+    for importer, imported in IMPORTS:
+        _arrow(axes, LAYERS[importer], LAYERS[imported])
+    _entry_points(axes)
+    _legend(axes)
+    output = IMAGES / "architecture.png"
+    figure.savefig(output, facecolor="white")
+    print(f"wrote {output.relative_to(ROOT)}")
+
+
+def _arrow(axes: Any, importer: Box, imported: Box) -> None:
+    """A solid arrow from the bottom of ``importer`` to the top of ``imported``, over their common span."""
+    left = max(importer[0], imported[0])
+    right = min(importer[0] + importer[2], imported[0] + imported[2])
+    x = (left + right) / 2 if left < right else importer[0] + importer[2] / 2
+    start, end = (x, importer[1] - 0.02), (x, imported[1] + imported[3] + 0.02)
+    axes.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "-|>", "lw": 1.8, "color": "#222222"})
+
+
+def _entry_points(axes: Any) -> None:
+    """The dashed path: the plugin manager loads every plugin through the entry points (no import)."""
+    x = 0.4
+    manager_y = LAYERS["plugin_system"][1] + LAYERS["plugin_system"][3] / 2
+    plugins_y = LAYERS["dialects"][1] + LAYERS["dialects"][3] / 2
+    style = {"color": "#2f6f2f", "lw": 1.6, "ls": (0, (5, 3))}
+    axes.plot([0.8, x, x], [manager_y, manager_y, plugins_y], **style)
+    for y in (plugins_y, LAYERS["algorithms"][1] + LAYERS["algorithms"][3] / 2):
+        axes.annotate("", xy=(0.8, y), xytext=(x, y), arrowprops={"arrowstyle": "-|>", "lw": 1.6, "color": "#2f6f2f"})
+    axes.text(
+        0.22,
+        (manager_y + plugins_y) / 2,
+        "loads through the optiplug entry-point group",
+        rotation=90,
+        ha="center",
+        va="center",
+        fontsize=9,
+        color="#2f6f2f",
+    )
+
+
+def _legend(axes: Any) -> None:
+    """What the arrows mean, and the rules the tests enforce, in the top-right corner."""
+    x, y = 7.2, 9.2
+    axes.annotate("", xy=(x + 0.6, y), xytext=(x, y), arrowprops={"arrowstyle": "-|>", "lw": 1.8, "color": "#222222"})
+    axes.text(x + 0.75, y, "imports: any layer below, never one above", va="center", fontsize=10)
+    axes.plot([x, x + 0.6], [y - 0.3, y - 0.3], color="#2f6f2f", lw=1.6, ls=(0, (5, 3)))
+    axes.text(x + 0.75, y - 0.3, "loads at run time, no import", va="center", fontsize=10)
+    rules = (
+        "no import cycles; plugins import only optiplug and\n"
+        "optiplug.plugin; dialects may import algorithms,\n"
+        "never the reverse"
+    )
+    axes.text(x, y - 0.88, rules, va="center", fontsize=9.5, style="italic")
+
+
 def with_example_plugin(target: Path) -> None:
     """Install the example plugin into ``target`` and make optiplug find it."""
     import optiplug.plugin_system.host
@@ -89,9 +239,14 @@ def with_example_plugin(target: Path) -> None:
     optiplug.plugin_system.host.reset()
 
 
-def main() -> None:
-    """Every picture."""
+def main(only: list[str] | None = None) -> None:
+    """Every picture, or only ``architecture`` when asked (``python docs/gen_images.py architecture``)."""
     IMAGES.mkdir(parents=True, exist_ok=True)
+    architecture()
+    if only == ["architecture"]:
+        return
+    if only:
+        raise SystemExit(f"unknown picture(s) {only}: give none (all) or 'architecture'")
     for name, config, extra in PLOTS:
         plot(name, config, extra)
     demo()
@@ -105,4 +260,4 @@ if __name__ == "__main__":
     import os
 
     os.chdir(ROOT)
-    main()
+    main(sys.argv[1:])

@@ -1,10 +1,13 @@
 """The generated pages of the documentation, added to the site by mkdocs (``hooks:`` in mkdocs.yml).
 
-- ``reference/hooks.md``: every hook of ``optiplug/hookspecs.py`` and every record of
-  ``optiplug/records.py``, from their docstrings and attrs fields;
-- ``reference/options.md``: every optimizer, schedule, rule kind, wrapper, scaling rule
+- ``reference/hooks.md``: every hook of ``optiplug.plugin_system.hookspecs`` and every
+  record of ``optiplug.plugin_system.records``, from their docstrings and attrs fields;
+- ``reference/options.md``: every optimizer, schedule, rule kind, scaling rule, wrapper
   and dialect of the installed plugins, with each config field's type, default and help
   text, read from the live registry (the source ``optiplug schema`` uses);
+
+Both walk ``RECORD_TYPES``: each record type names its hook and its registry catalogue
+(``record_kind``), so a new kind of record appears here without editing this file.
 - ``changelog.md``: the repository's CHANGELOG.md.
 
 Nothing is written to disk: the pages exist only in the build. ``python docs/gen_reference.py
@@ -16,27 +19,15 @@ from __future__ import annotations
 import inspect
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|obj):`~?([^`]+)`")
 LITERAL = re.compile(r"``([^`]+)``")
-RECORDS = (
-    "OptimizerSpec",
-    "ScheduleSpec",
-    "RuleSpec",
-    "ScalingRule",
-    "WrapperSpec",
-    "DialectSpec",
-    "Schedule",
-    "Clock",
-    "ScheduleContext",
-    "ScalingContext",
-    "DialectContext",
-    "ParamInfo",
-)
+# The values the records talk in (the records themselves come from RECORD_TYPES).
+VALUE_TYPES = ("Schedule", "Clock", "ScheduleContext", "ScalingContext", "DialectContext", "ParamInfo", "RecordKind")
 
 
 # -- docstrings (reStructuredText as written in the code) to Markdown ---------------------------------------
@@ -101,26 +92,46 @@ def _language(block: list[str]) -> str:
 
 
 def hooks_page() -> str:
-    """The hooks and the records, from their docstrings."""
-    import optiplug.plugin_system.hookspecs
-    import optiplug.plugin_system.records
+    """The hooks and the records, from their docstrings, one hook per record type."""
+    from optiplug.plugin_system import hookspecs, records
 
     parts = [
         "# Reference: hooks and records",
         "",
-        "Generated from `optiplug/hookspecs.py` and `optiplug/records.py` when the documentation is built.",
+        "Generated from `optiplug.plugin_system.hookspecs` and `optiplug.plugin_system.records` when the",
+        "documentation is built. A plugin imports all of it from `optiplug.plugin`.",
         "",
-        markdown(optiplug.plugin_system.hookspecs.__doc__),
+        markdown(hookspecs.__doc__),
         "",
-        "## Hooks",
+        "| hook | returns | registry catalogue | key in `optiplug plugins --json` |",
+        "|---|---|---|---|",
     ]
-    for name, function in _hookspecs(optiplug.plugin_system.hookspecs):
+    kinds = [(record_type, record_type.record_kind) for record_type in records.RECORD_TYPES]
+    for record_type, kind in kinds:
+        parts.append(f"| `{kind.hook}()` | `{record_type.__name__}` | `registry.{kind.catalogue}` | `{kind.key}` |")
+    parts += ["", "## Hooks"]
+    for record_type, kind in kinds:
+        function = _hookspec(hookspecs, kind.hook)
         signature = _signature(function)
-        parts += ["", f"### `{name}`", "", f"```python\n{name}{signature}\n```", "", markdown(function.__doc__)]
-    parts += ["", "## Records", "", markdown(optiplug.plugin_system.records.__doc__)]
-    for name in RECORDS:
-        parts += ["", *_record_section(getattr(optiplug.plugin_system.records, name))]
+        parts += ["", f"### `{kind.hook}`", "", f"```python\n{kind.hook}{signature}\n```", ""]
+        parts += [
+            markdown(function.__doc__),
+            "",
+            f"Returns [`{record_type.__name__}`](#{_anchor(record_type)}) records.",
+        ]
+    _check_every_hook_has_a_record_type(hookspecs, {kind.hook for _, kind in kinds})
+    parts += ["", "## Records", "", markdown(records.__doc__)]
+    for record_type in records.RECORD_TYPES:
+        parts += ["", *_record_section(record_type)]
+    parts += ["", "## The values they talk in"]
+    for name in VALUE_TYPES:
+        parts += ["", *_record_section(getattr(records, name))]
     return "\n".join(parts) + "\n"
+
+
+def _anchor(cls: type) -> str:
+    """The anchor of a record's section (``### `OptimizerSpec` `` -> ``optimizerspec``)."""
+    return cls.__name__.lower()
 
 
 def _signature(function: Callable[..., Any]) -> str:
@@ -128,10 +139,18 @@ def _signature(function: Callable[..., Any]) -> str:
     return str(inspect.signature(function)).replace("'", "")
 
 
-def _hookspecs(module: Any) -> Iterator[tuple[str, Callable[..., Any]]]:
-    for name, value in vars(module).items():
-        if name.startswith("optiplug_") and callable(value):
-            yield name, value
+def _hookspec(module: Any, name: str) -> Callable[..., Any]:
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise RuntimeError(f"RECORD_TYPES names the hook {name!r}, which hookspecs does not define")
+    return function
+
+
+def _check_every_hook_has_a_record_type(module: Any, documented: set[str]) -> None:
+    """A hook spec no record type names would be missing from the page: refuse to build it."""
+    hooks = {name for name, value in vars(module).items() if name.startswith("optiplug_") and callable(value)}
+    if hooks - documented:
+        raise RuntimeError(f"hooks without a record type in RECORD_TYPES: {sorted(hooks - documented)}")
 
 
 def _record_section(cls: type) -> list[str]:
@@ -140,6 +159,9 @@ def _record_section(cls: type) -> list[str]:
     from optiplug.tooling.schema import type_text
 
     lines = [f"### `{cls.__name__}`", "", markdown(cls.__doc__)]
+    kind = getattr(cls, "record_kind", None)
+    if kind is not None:
+        lines += ["", f"Returned by [`{kind.hook}()`](#{kind.hook}); held in `registry.{kind.catalogue}`."]
     if attrs.has(cls):
         lines += ["", "| field | type | default |", "|---|---|---|"]
         for field in attrs.fields(cls):
@@ -175,25 +197,20 @@ def options_page() -> str:
 
 
 def _kinds(registry: Any, plugin: str) -> list[str]:
+    """One section per record the plugin provides, catalogue by catalogue (the order of ``RECORD_TYPES``)."""
+    import attrs
+
+    from optiplug.plugin_system.records import OptimizerSpec
+
     lines: list[str] = []
-    catalogues = (
-        ("optimizer", registry.optimizers, None),
-        ("schedule", registry.schedules, "config_class"),
-        ("param rule kind", registry.rules, "config_class"),
-        ("optimizer wrapper", registry.wrappers, "config_class"),
-        ("config dialect", registry.dialects, None),
-    )
-    for kind, catalogue, config in catalogues:
-        for provided in sorted((p for p in catalogue if p.plugin == plugin), key=lambda p: _name(p.record)):
+    for kind, catalogue in registry.catalogues():
+        for provided in sorted((p for p in catalogue if p.plugin == plugin), key=lambda p: p.record.name):
             record = provided.record
-            lines += ["", f"### {kind} `{_name(record)}`", "", _describe(record)]
-            if kind == "optimizer":
+            lines += ["", f"### {kind.label} `{record.name}`", "", _describe(record)]
+            if isinstance(record, OptimizerSpec):
                 lines += _arguments(record.factory)
-            if config is not None:
-                lines += _fields(getattr(record, config))
-    scaling = sorted(_name(p.record) for p in registry.scaling if p.plugin == plugin)
-    if scaling:
-        lines += ["", f"Scaling rules (`lr_scaling`) for: {', '.join(f'`{n}`' for n in scaling)}."]
+            if "config_class" in attrs.fields_dict(type(record)):
+                lines += _fields(record.config_class)
     return lines
 
 
@@ -205,10 +222,6 @@ def _arguments(factory: Callable[..., Any]) -> list[str]:
         return []
     shown = [str(p).replace("'", "") for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     return ["", "Arguments: " + ", ".join(f"`{text}`" for text in shown) + "."] if shown else []
-
-
-def _name(record: Any) -> str:
-    return str(getattr(record, "name", None) or getattr(record, "schedule", ""))
 
 
 def _describe(record: Any) -> str:

@@ -19,7 +19,7 @@ and may move. What is here is stable:
 A schedule plugin in full::
 
     import attrs
-    from optiplug.plugin import ScheduleSpec, help_field, hookimpl, positive, progress
+    from optiplug.plugin import ScheduleSpec, help_field, hookimpl, positive
 
     @attrs.frozen
     class HalfLife:
@@ -28,7 +28,7 @@ A schedule plugin in full::
 
     class HalfLifeSchedule:
         def __init__(self, config, context):
-            self.config, self.clock = config, context.clock
+            self.config = config  # context.clock has the run's length, for progress()
 
         def values(self, steps):
             return self.config.start_value * 0.5 ** (steps / self.config.half_life)
@@ -44,7 +44,7 @@ from optiplug.engine.optimizer_options import optimizer_arguments
 from optiplug.engine.run_figures import Batch, distributed_world
 from optiplug.engine.scaling import rescale
 from optiplug.engine.schedules import WHERE_EPSILON, EpochHeld, as_steps, build_schedule, evaluate, progress
-from optiplug.engine.structuring import evolve_params, structure_config
+from optiplug.engine.structuring import evolve_params, structure_config, unstructure_config
 from optiplug.engine.value_table import ValueTable
 from optiplug.errors import (
     ConfigError,
@@ -56,6 +56,7 @@ from optiplug.errors import (
     did_you_mean,
     join_path,
 )
+from optiplug.plugin_system.host import PluginHost, use_host
 from optiplug.plugin_system.markers import hookimpl
 from optiplug.plugin_system.records import (
     RECORD_TYPES,
@@ -87,7 +88,15 @@ from optiplug.recipe.model import (
     ScheduleConfig,
     WrapperConfig,
 )
-from optiplug.recipe.numbers import FLOAT_LIMIT, INT_LIMIT, is_number, number_problem, parse_float
+from optiplug.recipe.numbers import (
+    FLOAT_LIMIT,
+    INT_LIMIT,
+    count_problem,
+    is_count,
+    is_number,
+    number_problem,
+    parse_float,
+)
 from optiplug.recipe.strict_converter import NormType
 from optiplug.recipe.validators import finite_list, help_field, in_range, increasing, non_negative, one_of, positive
 
@@ -112,6 +121,7 @@ __all__ = [
     "OptiplugWarning",
     "ParamInfo",
     "PluginError",
+    "PluginHost",
     "Recipe",
     "RecordKind",
     "RegistryView",
@@ -133,6 +143,7 @@ __all__ = [
     "as_steps",
     "build_schedule",
     "closest",
+    "count_problem",
     "did_you_mean",
     "distributed_world",
     "evaluate",
@@ -142,6 +153,7 @@ __all__ = [
     "hookimpl",
     "in_range",
     "increasing",
+    "is_count",
     "is_number",
     "join_path",
     "non_negative",
@@ -153,4 +165,6 @@ __all__ = [
     "progress",
     "rescale",
     "structure_config",
+    "unstructure_config",
+    "use_host",
 ]

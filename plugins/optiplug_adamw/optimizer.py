@@ -24,7 +24,7 @@ import torch
 from torch.optim import Optimizer
 
 from optiplug import ConfigError
-from optiplug.errors import did_you_mean
+from optiplug.plugin import did_you_mean
 
 CONVENTIONS = ("paper", "torch")
 

@@ -6,15 +6,15 @@ Schedules: ``cyclic_cosine``, ``arccosine``, ``triangular``, ``triangular2``,
 
 from __future__ import annotations
 
-from optiplug import ScalingRule, ScheduleSpec, hookimpl
+from optiplug.plugin import ScalingRule, ScheduleSpec, hookimpl
 
 
 @hookimpl
 def optiplug_schedules() -> list[ScheduleSpec]:
     """The cyclical schedules."""
-    from optiplug_cyclic import mmcv_policies, schedules
+    from optiplug_cyclic import schedules
 
-    return [*schedules.schedule_specs(), *mmcv_policies.schedule_specs()]
+    return [*schedules.schedule_specs()]
 
 
 @hookimpl

@@ -14,7 +14,7 @@ from typing import TypeVar
 import attrs
 import torch
 
-from optiplug.recipe.validators import help_field
+from optiplug.plugin import help_field
 
 Number = TypeVar("Number", torch.Tensor, float)
 

@@ -8,9 +8,7 @@ and keeps its ``min_value``.
 
 from __future__ import annotations
 
-from optiplug import ConfigError, ScalingContext, ScalingRule, ScheduleConfig
-from optiplug.engine.structuring import evolve_params
-from optiplug.errors import join_path
+from optiplug.plugin import ConfigError, ScalingContext, ScalingRule, ScheduleConfig, evolve_params, join_path
 
 
 def rescale_peak(config: ScheduleConfig, context: ScalingContext) -> ScheduleConfig:

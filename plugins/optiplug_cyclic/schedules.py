@@ -13,8 +13,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from optiplug import ConfigError, ScheduleContext, ScheduleSpec
-from optiplug.recipe.validators import help_field, in_range, positive
+from optiplug.plugin import ConfigError, ScheduleContext, ScheduleSpec, help_field, in_range, positive
 from optiplug_cyclic.profiles import Shape, policy_shape
 from optiplug_cyclic.ranges import RangeOptions, ValueRange
 from optiplug_cyclic.timebase import Timebase, length_in

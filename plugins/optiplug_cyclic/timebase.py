@@ -10,8 +10,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from optiplug import Clock, ConfigError
-from optiplug.engine.schedules import progress
+from optiplug.plugin import Clock, ConfigError, progress
 
 # A boundary hands over to the next cycle this much (in updates) early, so that rounding
 # of a position computed in floating point never puts a cycle's first update in the cycle

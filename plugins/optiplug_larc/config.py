@@ -5,8 +5,8 @@ from __future__ import annotations
 import attrs
 from torch.optim import Optimizer
 
-from optiplug.recipe.validators import help_field as field
-from optiplug.recipe.validators import non_negative, positive
+from optiplug.plugin import help_field as field
+from optiplug.plugin import non_negative, positive
 
 
 @attrs.frozen

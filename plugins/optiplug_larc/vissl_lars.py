@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from optiplug.errors import join_path
+from optiplug.plugin import join_path
 from optiplug_larc.checks import require_bool, require_number
 from optiplug_larc.packed_optimizer import PackedOptimizer
 from optiplug_larc.packing import Factors, Part, Tensors

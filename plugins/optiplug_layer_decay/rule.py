@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, ParamInfo
-from optiplug.recipe.validators import help_field, in_range, one_of, positive
+from optiplug.plugin import help_field, in_range, one_of, positive
 
 PRESETS: dict[str, dict[str, Any]] = {
     "vissl_vit": {

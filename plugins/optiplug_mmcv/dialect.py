@@ -4,22 +4,33 @@ Read keys: ``optimizer`` (``type``, ``paramwise_options`` or ``paramwise_cfg``,
 ``constructor``, every other key for the optimizer), ``optimizer_config``, ``lr_config``,
 ``momentum_config``, ``runner`` and ``total_epochs``. Every other top-level key (model,
 data, log_config, ...) is left alone. The result is a canonical :class:`~optiplug.Recipe`
-whose numbers are MMCV's (shared/spec/mmcv.md; decisions M1-M9).
+whose numbers are MMCV's: the same optimizer, param groups and values at every iteration.
+
+The dialect only translates. What only MMCV's keys can say (an unknown runner, a
+``by_epoch`` hook under an IterBasedRunner, an EpochBasedRunner without the iterations
+per epoch, a ``momentum_config`` for an optimizer with neither momentum nor betas) is
+refused here; everything else is checked once by ``build()``, whose error paths
+:data:`PATHS` renames to this dialect's keys (``schedules.lr`` -> ``lr_config``).
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from optiplug import ConfigError, DialectContext, OptimizerConfig, Recipe, RuleConfig, RunConfig, ScheduleConfig
-from optiplug.engine.optimizer_options import optimizer_arguments
-from optiplug.engine.run_figures import resolve_clock
-from optiplug.engine.schedules import build_schedule
-from optiplug.engine.structuring import converter_for
-from optiplug.plugin_system.catalogues import Registry
-from optiplug.recipe.strict_converter import structure
+from optiplug.plugin import (
+    ConfigError,
+    DialectContext,
+    OptimizerConfig,
+    Recipe,
+    RegistryView,
+    RuleConfig,
+    RunConfig,
+    ScheduleConfig,
+    structure_config,
+)
 from optiplug_mmcv.optimizer_config import read_optimizer_config
 from optiplug_mmcv.paramwise import ParamwiseCfg, check_decay_base, paramwise_options_rules
 from optiplug_mmcv.runner import RunLength, read_run_length
@@ -45,8 +56,16 @@ MOMENTUM_POLICIES = {
     "Cyclic": "mmcv_momentum_cyclic",
     "OneCycle": "mmcv_momentum_one_cycle",
 }
-PROVIDERS = {"mmcv_cyclic": "cyclic", "mmcv_one_cycle": "cyclic", "mmcv_cosine_restart": "restarts"}
 HOOK_CONFIGS = {"lr": ("lr_config", LR_POLICIES), "momentum": ("momentum_config", MOMENTUM_POLICIES)}
+PATHS = {
+    "optimizer": "optimizer",
+    "optimizer.name": "optimizer.type",
+    "schedules.lr": "lr_config",
+    "schedules.momentum": "momentum_config",
+    "clip": "optimizer_config.grad_clip",
+    "accumulation": "optimizer_config",
+}
+"""Recipe paths in build()'s errors -> this dialect's keys (the longest prefix wins)."""
 OPTIMIZER_ONLY_KEYS = ("type", "constructor", "paramwise_options", "paramwise_cfg")
 DEFAULT_CONSTRUCTOR = "DefaultOptimizerConstructor"
 NOT_HOOK_ARGUMENTS = ("type", "name", "update_interval")
@@ -69,7 +88,11 @@ def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
         if schedule is not None:
             schedules[option] = schedule
     clip, accumulation = read_optimizer_config(config.get("optimizer_config"))
-    recipe = Recipe(
+    if "momentum" in schedules:
+        _check_momentum_target(optimizer, registry)
+    if schedules or accumulation.steps > 1:
+        _check_epochs_measurable(run, context)
+    return Recipe(
         optimizer=optimizer,
         rules=rules,
         schedules=schedules,
@@ -77,43 +100,39 @@ def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
         accumulation=accumulation,
         run=RunConfig(num_epochs=run.max_epochs, total_steps=run.max_iters),
     )
-    _check_momentum_target(recipe, registry)
-    _check_run(recipe, run, context)
-    return recipe
 
 
-def read_optimizer(value: Mapping[str, Any], registry: Registry) -> tuple[OptimizerConfig, list[RuleConfig]]:
+def read_optimizer(value: Mapping[str, Any], registry: RegistryView) -> tuple[OptimizerConfig, list[RuleConfig]]:
     """The optimizer (``type`` and its keyword arguments) and the param rules of ``optimizer``."""
     spec = registry.optimizers.get(value["type"], "optimizer.type")
     constructor = value.get("constructor", DEFAULT_CONSTRUCTOR)
     if constructor != DEFAULT_CONSTRUCTOR:
         raise ConfigError(f"only {DEFAULT_CONSTRUCTOR} is supported, got {constructor!r}", "optimizer.constructor")
     kwargs = {str(k): v for k, v in value.items() if k not in OPTIMIZER_ONLY_KEYS}
-    optimizer_arguments(spec.factory, kwargs)
     options, paramwise_cfg = value.get("paramwise_options"), value.get("paramwise_cfg")
     if options is not None and paramwise_cfg is not None:
         raise ConfigError(
             "give paramwise_options (MMSelfSup's regexes) or paramwise_cfg (MMCV's rules), not both", "optimizer"
         )
-    rules = paramwise_options_rules(options, kwargs, "optimizer.paramwise_options")
+    rules = paramwise_options_rules(options, kwargs, registry, "optimizer.paramwise_options")
     rules += paramwise_cfg_rules(paramwise_cfg, kwargs, registry)
     return OptimizerConfig(spec.name, kwargs), rules
 
 
-def paramwise_cfg_rules(value: Any, optimizer: Mapping[str, Any], registry: Registry) -> list[RuleConfig]:
+def paramwise_cfg_rules(value: Any, optimizer: Mapping[str, Any], registry: RegistryView) -> list[RuleConfig]:
     """MMCV's ``paramwise_cfg`` as one ``mmcv_paramwise`` rule (none when it changes nothing)."""
     path = "optimizer.paramwise_cfg"
     if value is None:
         return []
     if not isinstance(value, Mapping):
         raise ConfigError(f"expected None or a dict, got {value!r}", path)
-    config = structure(converter_for(registry), dict(value), ParamwiseCfg, path)
+    config = structure_config(dict(value), ParamwiseCfg, registry, path)
     check_decay_base(config, optimizer, path)
     return [] if config.is_empty() else [RuleConfig("mmcv_paramwise", config, {}, {}, "paramwise_cfg")]
 
 
 def read_schedule(
-    value: Any, key: str, policies: Mapping[str, str], registry: Registry, run: RunLength
+    value: Any, key: str, policies: Mapping[str, str], registry: RegistryView, run: RunLength
 ) -> ScheduleConfig | None:
     """``lr_config`` / ``momentum_config`` as the schedule of its policy (None for None)."""
     if value is None:
@@ -121,16 +140,13 @@ def read_schedule(
     if not isinstance(value, Mapping) or "policy" not in value:
         raise ConfigError(f"expected None or a dict with a policy, got {value!r}", key)
     name = policies[policy_name(value["policy"], policies, f"{key}.policy")]
-    if name not in registry.schedules:
-        plugin = PROVIDERS.get(name, "mmcv")
-        raise ConfigError(f"this policy is provided by the plugin {plugin!r}, which is not loaded", f"{key}.policy")
     for extra in NOT_HOOK_ARGUMENTS:
         if extra in value:
             raise ConfigError(
                 f"not an argument of MMCV's {key} hooks; {key} is the policy and its arguments", f"{key}.{extra}"
             )
     rest = {k: v for k, v in value.items() if k != "policy"}
-    schedule = structure(converter_for(registry), {"name": name, **rest}, ScheduleConfig, key)
+    schedule = structure_config({"name": name, **rest}, ScheduleConfig, registry, key)
     _check_runner(schedule.params, run, key)
     return schedule
 
@@ -161,25 +177,26 @@ def _check_runner(params: Any, run: RunLength, key: str) -> None:
         raise ConfigError("an IterBasedRunner has no epochs; give warmup_iters in iterations", f"{key}.warmup_by_epoch")
 
 
-def _check_momentum_target(recipe: Recipe, registry: Registry) -> None:
-    if "momentum" not in recipe.schedules:
+def _check_momentum_target(optimizer: OptimizerConfig, registry: RegistryView) -> None:
+    """MMCV's momentum hooks write ``momentum``, else ``betas[0]``: the optimizer must take one of them.
+
+    Read from the optimizer's signature and the config's arguments; an optimizer without
+    a readable signature is left to build().
+    """
+    factory = registry.optimizers.get(optimizer.name, "optimizer.type").factory
+    try:
+        arguments = set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
         return
-    spec = registry.optimizers.get(recipe.optimizer.name, "optimizer.type")
-    _, defaults = optimizer_arguments(spec.factory, recipe.optimizer.kwargs)
-    if "momentum" not in defaults and "betas" not in defaults:
-        raise ConfigError(f"{spec.name} has neither momentum nor betas to schedule", "momentum_config")
+    if not {"momentum", "betas"} & (arguments | set(optimizer.kwargs)):
+        raise ConfigError(f"{optimizer.name} has neither momentum nor betas to schedule", "momentum_config")
 
 
-def _check_run(recipe: Recipe, run: RunLength, context: DialectContext) -> None:
-    """Refuse what needs the run's length early, with the MMCV keys in the message."""
-    if not recipe.schedules and recipe.accumulation.steps == 1:
-        return
+def _check_epochs_measurable(run: RunLength, context: DialectContext) -> None:
+    """An EpochBasedRunner's schedules and accumulation need its iterations per epoch, which only build() gives."""
     if run.max_epochs is not None and context.steps_per_epoch is None:
         raise ConfigError(
             f"the EpochBasedRunner runs {run.max_epochs} epochs: pass steps_per_epoch, its iterations per epoch "
             "(len(data_loader)): build(..., steps_per_epoch=N) or optiplug --steps-per-epoch N",
             "runner",
         )
-    clock = resolve_clock(recipe, context.run)
-    for option, schedule in recipe.schedules.items():
-        build_schedule(schedule, clock, context.registry, path=HOOK_CONFIGS[option][0])

@@ -2,8 +2,8 @@
 
 Each schedule's options are the hook's keyword arguments (``lr_config`` minus ``policy``),
 warmup included. They are relative: each group's schedule starts from its own lr.
-Cyclic and OneCycle live in ``optiplug_cyclic.mmcv_policies``, CosineRestart in
-``optiplug_restarts.mmcv_restart``.
+Cyclic and OneCycle live in :mod:`optiplug_mmcv.cyclic_policies`, CosineRestart in
+:mod:`optiplug_mmcv.cosine_restart_policy`.
 
 >>> # lr_config = dict(policy='CosineAnnealing', min_lr=0, by_epoch=False) is, in a recipe,
 >>> # schedules: {lr: {name: mmcv_cosine_annealing, min_lr: 0, by_epoch: false}}
@@ -15,8 +15,7 @@ from typing import Any
 
 import attrs
 
-from optiplug import ScheduleContext, ScheduleSpec
-from optiplug.recipe.validators import help_field, in_range
+from optiplug.plugin import ScheduleContext, ScheduleSpec, help_field, in_range
 from optiplug_mmcv import policies
 from optiplug_mmcv.updater import LrOptions, RunnerClock, Updater, updater
 

@@ -3,7 +3,7 @@
 They drive ``momentum``, or ``betas[0]`` for Adam-type optimizers (the core writes
 beta1 when a ``momentum`` schedule meets a group without ``momentum``). Their warmup
 *divides* the regular momentum (MMCV >= 1.4.4); ``warmup_ratio`` defaults to 0.9.
-Cyclic and OneCycle live in ``optiplug_cyclic.mmcv_policies``.
+Cyclic and OneCycle live in :mod:`optiplug_mmcv.cyclic_policies`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import Any
 
 import attrs
 
-from optiplug import ScheduleContext, ScheduleSpec
-from optiplug.recipe.validators import help_field
+from optiplug.plugin import ScheduleContext, ScheduleSpec, help_field
 from optiplug_mmcv import policies
 from optiplug_mmcv.updater import MomentumOptions, RunnerClock, Updater, updater
 

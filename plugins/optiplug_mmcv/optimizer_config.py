@@ -15,10 +15,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from optiplug import AccumulationConfig, ClipConfig, ConfigError
-from optiplug.errors import did_you_mean
-from optiplug.recipe.strict_converter import NormType
-from optiplug_mmcv.values import whole_number
+from optiplug.plugin import AccumulationConfig, ClipConfig, ConfigError, NormType, did_you_mean
+from optiplug_mmcv.whole_numbers import whole_number
 
 CLIP_KEYS = ("max_norm", "norm_type")
 HOOK_KEYS: dict[str | None, tuple[str, ...]] = {

@@ -19,11 +19,18 @@ from typing import Any
 import attrs
 from torch import nn
 
-from optiplug import ConfigError, ParamInfo, RuleConfig, RuleSpec
-from optiplug.engine.rule_kinds import RegexRule
-from optiplug.plugin_system.records import RuleMatcher
-from optiplug.recipe.validators import help_field, non_negative
-from optiplug_mmcv.values import is_number
+from optiplug.plugin import (
+    ConfigError,
+    ParamInfo,
+    RegistryView,
+    RuleConfig,
+    RuleMatcher,
+    RuleSpec,
+    help_field,
+    is_number,
+    non_negative,
+    structure_config,
+)
 
 # MMCV's is_norm: _BatchNorm (SyncBatchNorm included), _InstanceNorm, GroupNorm, LayerNorm.
 NORM_TYPES: tuple[type[nn.Module], ...] = (
@@ -158,16 +165,28 @@ def check_decay_base(config: ParamwiseCfg, optimizer: Mapping[str, Any], path: s
         raise ConfigError(f"{given[0]} needs optimizer.weight_decay, which is not set (MMCV raises ValueError)", path)
 
 
-def paramwise_options_rules(options: Any, optimizer: Mapping[str, Any], path: str) -> list[RuleConfig]:
+def paramwise_options_rules(
+    options: Any, optimizer: Mapping[str, Any], registry: RegistryView, path: str
+) -> list[RuleConfig]:
     """MMSelfSup's ``paramwise_options`` as ``regex`` rules, in the config's order."""
     if options is None:
         return []
     if not isinstance(options, Mapping):
         raise ConfigError(f"expected a dict of regex -> options, got {options!r}", path)
-    return [_regex_rule(pattern, values, optimizer, f"{path}[{pattern!r}]") for pattern, values in options.items()]
+    return [
+        _regex_rule(pattern, values, optimizer, registry, f"{path}[{pattern!r}]") for pattern, values in options.items()
+    ]
 
 
-def _regex_rule(pattern: Any, values: Any, optimizer: Mapping[str, Any], path: str) -> RuleConfig:
+def regex_rule(pattern: str, options: Mapping[str, Any], label: str, registry: RegistryView) -> RuleConfig:
+    """The core's ``regex`` rule for ``pattern``, setting ``options`` (not checked here: build() checks them)."""
+    rule = structure_config({"kind": "regex", "pattern": pattern}, RuleConfig, registry)
+    return attrs.evolve(rule, set=dict(options), label=label)
+
+
+def _regex_rule(
+    pattern: Any, values: Any, optimizer: Mapping[str, Any], registry: RegistryView, path: str
+) -> RuleConfig:
     if not isinstance(pattern, str):
         raise ConfigError(f"a pattern must be a string (a Python regex), got {pattern!r}", path)
     try:
@@ -182,12 +201,12 @@ def _regex_rule(pattern: Any, values: Any, optimizer: Mapping[str, Any], path: s
             f"or optimizer=dict(..., paramwise_cfg=dict({pattern}=...))"
         )
         if not isinstance(values, Mapping):
-            return RuleConfig("regex", RegexRule(pattern), {}, {}, label)
+            return regex_rule(pattern, {}, label, registry)
     if not isinstance(values, Mapping):
         raise ConfigError(f"expected a dict of options (weight_decay=0., lr_mult=10, ...), got {values!r}", path)
     for key, value in values.items():
         _check_option(key, value, optimizer, f"{path}.{key}")
-    return RuleConfig("regex", RegexRule(pattern), dict(values), {}, label)
+    return regex_rule(pattern, values, label, registry)
 
 
 def _check_option(key: Any, value: Any, optimizer: Mapping[str, Any], path: str) -> None:

@@ -3,8 +3,9 @@
 Each function returns a :data:`~optiplug_mmcv.updater.Policy` for one param group's base
 value ``base`` (MMCV's ``initial_lr`` / ``initial_momentum``). The LR and momentum hooks
 of one policy share these; the config classes live in ``lr_policies`` and
-``momentum_policies``. Formulas and operation order are MMCV 1.x's
-(``mmcv/runner/hooks/lr_updater.py``, ``momentum_updater.py``; shared/spec/mmcv.md 3.3).
+``momentum_policies`` (Cyclic and OneCycle in ``cyclic_policies``, CosineRestart in
+``cosine_restart_policy``). Formulas and operation order are MMCV 1.x's
+(``mmcv/runner/hooks/lr_updater.py``, ``momentum_updater.py``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 import torch
 
-from optiplug import ConfigError
-from optiplug_mmcv.exact import annealing_cos, annealing_linear, pow_of, pow_to
+from optiplug.plugin import ConfigError
+from optiplug_mmcv.python_float_math import annealing_cos, annealing_linear, pow_of, pow_to
 from optiplug_mmcv.updater import Policy, RunnerClock
-from optiplug_mmcv.values import is_whole
+from optiplug_mmcv.whole_numbers import is_whole
 
 
 def floor_target(base: float, absolute: float | None, ratio: float | None) -> float:

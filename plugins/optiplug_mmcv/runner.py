@@ -12,9 +12,8 @@ from typing import Any
 
 import attrs
 
-from optiplug import ConfigError, DialectContext
-from optiplug.errors import did_you_mean
-from optiplug_mmcv.values import whole_number
+from optiplug.plugin import ConfigError, DialectContext, did_you_mean
+from optiplug_mmcv.whole_numbers import whole_number
 
 EPOCH_BASED, ITER_BASED = "EpochBasedRunner", "IterBasedRunner"
 RUNNER_KEYS = {EPOCH_BASED: "max_epochs", ITER_BASED: "max_iters"}

@@ -10,7 +10,7 @@ iteration ``i`` (``runner.iter``, 0-based, counted over the whole run):
 
 This equals the hooks' ``before_train_epoch`` / ``before_train_iter`` timing in both
 modes: with ``by_epoch`` the epoch value is written at each epoch start and the warmup
-is applied to it per iteration (shared/spec/mmcv.md section 3.2).
+is applied to it per iteration.
 
 Schedules built here are ``relative``: each param group's base value (MMCV's
 ``initial_lr`` / ``initial_momentum``) is ``context.base``.
@@ -24,9 +24,8 @@ from typing import Any
 import attrs
 import torch
 
-from optiplug import ConfigError, ScheduleContext
-from optiplug.recipe.validators import help_field, non_negative, one_of
-from optiplug_mmcv.exact import ANNEALERS, pow_of
+from optiplug.plugin import ConfigError, ScheduleContext, help_field, non_negative, one_of
+from optiplug_mmcv.python_float_math import ANNEALERS, pow_of
 
 WARMUPS = ("constant", "linear", "exp")
 ANNEAL_STRATEGIES = tuple(ANNEALERS)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from optiplug import ScalingRule, ScheduleSpec, hookimpl
+from optiplug.plugin import ScalingRule, ScheduleSpec, hookimpl
 
 DROP_IN = ("CyclicLRWithRestarts", "ReduceMaxLROnRestart", "ExpReduceMaxLROnIteration")
 __all__ = list(DROP_IN)
@@ -22,14 +22,9 @@ __all__ = list(DROP_IN)
 @hookimpl
 def optiplug_schedules() -> list[ScheduleSpec]:
     """restarts, normalized_decay, cosine_warm_restart."""
-    from optiplug_restarts import decay, mmcv_restart, restarts, warm_restart
+    from optiplug_restarts import decay, restarts, warm_restart
 
-    return [
-        restarts.restarts_spec(),
-        decay.normalized_decay_spec(),
-        warm_restart.cosine_warm_restart_spec(),
-        *mmcv_restart.schedule_specs(),
-    ]
+    return [restarts.restarts_spec(), decay.normalized_decay_spec(), warm_restart.cosine_warm_restart_spec()]
 
 
 @hookimpl

@@ -5,7 +5,7 @@ epoch, ``scheduler.batch_step()`` after each ``optimizer.step()``), computed by 
 ``restarts`` and ``normalized_decay`` schedules of this plugin: batch j of epoch e is
 update ``k = e * nb + j`` (nb = ceil(epoch_size / batch_size)) of a ``restarts`` schedule
 with ``period_epochs=restart_period``, ``rounding='ceil'``, ``min_value=min_lr`` and the
-policy's shape. Differences from adamwr (shared/spec peers A2-A5, docs/adamwr.md):
+policy's shape. Differences from adamwr (see docs/adamwr.md):
 a restarted cycle's first batch runs at the new peak; exp_range is ``gamma ** n``;
 in-epoch progress is float64; a bad argument fails here; triangular2 and exp_range
 compose with the user's callbacks; ``get_last_lr``, ``state_dict`` and
@@ -28,8 +28,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from optiplug import Clock, ConfigError, StateError
-from optiplug.engine.value_table import ValueTable
+from optiplug.plugin import Clock, ConfigError, StateError, ValueTable
 from optiplug_cyclic.profiles import POLICIES, Envelope, Shape, policy_shape
 from optiplug_cyclic.ranges import ValueRange
 from optiplug_cyclic.timebase import Timebase
@@ -117,7 +116,7 @@ def _split_iteration(callback: IterationCallback | None) -> tuple[Envelope, Iter
 
 
 class _Curve:
-    """A function of the update index, read by :class:`~optiplug.engine.torch_scheduler.ValueTable` a block at a time."""
+    """A function of the update index, read by :class:`~optiplug.plugin.ValueTable` a block at a time."""
 
     def __init__(self, curve: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.values = curve

@@ -18,10 +18,18 @@ from collections.abc import Callable
 import attrs
 import torch
 
-from optiplug import Clock, ConfigError, Schedule, ScheduleConfig, ScheduleContext, ScheduleSpec
-from optiplug.engine.schedules import EpochHeld
-from optiplug.errors import join_path
-from optiplug.recipe.validators import help_field, positive
+from optiplug.plugin import (
+    Clock,
+    ConfigError,
+    EpochHeld,
+    Schedule,
+    ScheduleConfig,
+    ScheduleContext,
+    ScheduleSpec,
+    help_field,
+    join_path,
+    positive,
+)
 from optiplug_cyclic.ranges import Number
 
 Curve = Callable[[torch.Tensor], torch.Tensor]

@@ -18,9 +18,20 @@ from __future__ import annotations
 import attrs
 import torch
 
-from optiplug import Clock, ConfigError, Schedule, ScheduleConfig, ScheduleContext, ScheduleSpec
-from optiplug.errors import join_path
-from optiplug.recipe.validators import help_field, in_range, non_negative, one_of, positive
+from optiplug.plugin import (
+    Clock,
+    ConfigError,
+    Schedule,
+    ScheduleConfig,
+    ScheduleContext,
+    ScheduleSpec,
+    help_field,
+    in_range,
+    join_path,
+    non_negative,
+    one_of,
+    positive,
+)
 from optiplug_cyclic.profiles import Envelope, Shape
 from optiplug_cyclic.ranges import RangeOptions, ValueRange
 from optiplug_cyclic.schedules import CycleConfig, Cyclic

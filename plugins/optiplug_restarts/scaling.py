@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optiplug import ScalingRule
+from optiplug.plugin import ScalingRule
 from optiplug_cyclic.scaling import peak_rules
 from optiplug_restarts.warm_restart import cosine_warm_restart_rule
 

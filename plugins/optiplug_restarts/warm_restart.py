@@ -20,10 +20,20 @@ import math
 import attrs
 import torch
 
-from optiplug import ConfigError, ScalingContext, ScalingRule, ScheduleConfig, ScheduleContext, ScheduleSpec
-from optiplug.engine.schedules import progress
-from optiplug.engine.structuring import evolve_params
-from optiplug.recipe.validators import help_field, non_negative, one_of, positive
+from optiplug.plugin import (
+    ConfigError,
+    ScalingContext,
+    ScalingRule,
+    ScheduleConfig,
+    ScheduleContext,
+    ScheduleSpec,
+    evolve_params,
+    help_field,
+    non_negative,
+    one_of,
+    positive,
+    progress,
+)
 
 WAVES = ("half", "full")
 

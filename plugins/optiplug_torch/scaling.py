@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from optiplug import ConfigError, ScalingContext, ScalingRule, ScheduleConfig
-from optiplug.engine.structuring import evolve_params
+from optiplug.plugin import evolve_params
 
 
 def _cosine(config: ScheduleConfig, context: ScalingContext) -> ScheduleConfig:

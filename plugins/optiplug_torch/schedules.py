@@ -1,8 +1,8 @@
 """fvcore's schedules (and VISSL's inverse_sqrt) as pure, vectorized functions of the update.
 
 Each is a function of the run's progress ``w = step / total_steps`` with fvcore's exact
-formulas and operation order; unlike fvcore, none raises near or at the end of the run
-(decision D7): Step and MultiStep clamp to their last value.
+formulas and operation order; unlike fvcore, none raises near or at the end of the run:
+Step and MultiStep clamp to their last value.
 """
 
 from __future__ import annotations
@@ -13,8 +13,16 @@ import attrs
 import torch
 
 from optiplug import ConfigError, ScheduleContext, ScheduleSpec
-from optiplug.engine.schedules import WHERE_EPSILON, progress
-from optiplug.recipe.validators import finite_list, help_field, in_range, increasing, non_negative, positive
+from optiplug.plugin import (
+    WHERE_EPSILON,
+    finite_list,
+    help_field,
+    in_range,
+    increasing,
+    non_negative,
+    positive,
+    progress,
+)
 
 
 class _Progress:

@@ -7,7 +7,7 @@ default                ``vissl_groups`` (weight decay by place), ``vissl_head`` 
                        ``lr_head`` / ``weight_decay_head`` when they differ; none with
                        ``construct_single_param_group_only``
 dino                   ``vissl_groups`` (biases and ``norm`` names undecayed)
-lr_decay               ``vissl_groups`` (regularization of spec 1.4) and ``layer_decay``
+lr_decay               ``vissl_groups`` (lr_decay's weight decay by name) and ``layer_decay``
                        (``lr_mult = decay ** (L + 1 - depth)``)
 linear_eval_heads      ``vissl_linear_eval_heads`` (per-head lr multiplier and decay)
 =====================  ===========================================================
@@ -17,7 +17,7 @@ Only ``default`` reads ``head_optimizer_params``, ``weight_decay_head``,
 ``non_regularized_parameters`` and ``construct_single_param_group_only``; only
 ``linear_eval_heads`` reads ``OPTIMIZER.linear_eval_heads``, and it never reads a
 scheduled ``weight_decay``. Setting what the chosen constructor ignores is a ConfigError
-(decision D1: VISSL would silently ignore it).
+(VISSL would silently ignore it).
 """
 
 from __future__ import annotations
@@ -28,15 +28,12 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, RuleConfig, ScheduleConfig
-from optiplug.engine.structuring import converter_for
-from optiplug.errors import join_path
-from optiplug.plugin_system.catalogues import Registry
-from optiplug.recipe.strict_converter import structure
+from optiplug.plugin import RegistryView, join_path, structure_config
+from optiplug_vissl.config_readers import flag, known_keys, number, section
 from optiplug_vissl.groups import VisslGroupsRule, VisslHeadRule
 from optiplug_vissl.heads import EvalHead, FrozenRule, LinearEvalHeadsRule
 from optiplug_vissl.model import VIT, ModelKeys, lr_decay_trunk
 from optiplug_vissl.schedules import VisslSchedule
-from optiplug_vissl.values import flag, known_keys, number, section
 
 CONSTRUCTORS = ("default", "dino", "lr_decay", "linear_eval_heads")
 RESNET_LAYERS = 4  # VISSL's lr_decay fixes L = 4 for a ResNet
@@ -52,7 +49,7 @@ class GroupInputs:
     user: Mapping[str, Any]
     path: str
     schedules: Mapping[str, VisslSchedule]
-    registry: Registry
+    registry: RegistryView
     model: ModelKeys
 
     def at(self, *parts: str | int) -> str:
@@ -181,7 +178,7 @@ def _lr_decay(inputs: GroupInputs) -> list[RuleConfig]:
         layer |= {"preset": "vissl_vit", "num_layers": inputs.model.vit_layers}
     else:
         layer |= {"preset": "vissl_resnet", "num_layers": RESNET_LAYERS, "stem": RESNET_STEM}
-    depths = structure(converter_for(inputs.registry), layer, RuleConfig, path)
+    depths = structure_config(layer, RuleConfig, inputs.registry, path)
     return [RuleConfig("vissl_groups", groups, label="vissl lr_decay: weight decay"), depths]
 
 

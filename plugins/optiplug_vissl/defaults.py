@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from optiplug import ConfigError
-from optiplug.errors import join_path
+from optiplug.plugin import join_path
 
 AUTO_LR_SCALING: dict[str, Any] = {
     "auto_scale": False,

@@ -13,16 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from optiplug import DialectContext, Recipe, RunConfig, ScheduleConfig
-from optiplug.engine.run_figures import Batch
-from optiplug.errors import did_you_mean, join_path
-from optiplug.plugin_system.catalogues import Registry
+from optiplug.plugin import Batch, RegistryView, did_you_mean, join_path
 from optiplug_vissl import defaults
+from optiplug_vissl.config_readers import flag, known_keys, number, section, strings, text, whole
 from optiplug_vissl.constructors import CONSTRUCTORS, GroupInputs, check_constructor, constructor_rules
 from optiplug_vissl.model import model_keys
 from optiplug_vissl.optimizer import every_optimizer_key, larc_wrappers, optimizer, optimizer_keys, zero_wrappers
 from optiplug_vissl.scaling import AutoScaling, auto_scaling, check_phases, run_batch, scale
 from optiplug_vissl.schedules import VisslSchedule, check_builds, check_milestones, translate
-from optiplug_vissl.values import flag, known_keys, number, section, strings, text, whole
 
 OPTIMIZER = "OPTIMIZER"
 SCHEDULED = ("lr", "lr_head", "weight_decay", "weight_decay_head")
@@ -57,7 +55,7 @@ class _Translation:
         self.root, self.root_path = _root(mapping)
         self.path = join_path(self.root_path, OPTIMIZER)
         self.context = context
-        self.registry: Registry = context.registry
+        self.registry: RegistryView = context.registry
         self.user = section(self.root[OPTIMIZER], self.path)
         self._check_keys()
         self.block = defaults.merge(defaults.OPTIMIZER, self.user, self.path)

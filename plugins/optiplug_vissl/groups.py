@@ -1,6 +1,6 @@
 """VISSL's param-group constructors as optiplug rule kinds.
 
-``default`` (vissl/optimizers/param_groups/default.py) walks the modules:
+``default`` (VISSL's ``vissl/optimizers/param_groups/default.py``) walks the modules:
 
 * a module whose dotted name contains ``head`` is a head module;
 * Linear and Conv1d/2d/3d: the weight (or weight-norm's ``weight_g``/``weight_v``) is
@@ -35,8 +35,7 @@ import attrs
 from torch import nn
 
 from optiplug import ParamInfo, RuleSpec
-from optiplug.plugin_system.records import RuleMatcher
-from optiplug.recipe.validators import help_field, non_negative, one_of
+from optiplug.plugin import RuleMatcher, help_field, non_negative, one_of
 
 LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.LayerNorm)

@@ -1,7 +1,7 @@
 """VISSL's ``linear_eval_heads`` constructor and ``MODEL.NON_TRAINABLE_PARAMS``, as rule kinds.
 
-``linear_eval_heads`` (vissl/optimizers/param_groups/layer_decay.py) walks the modules
-whose dotted name contains ``heads``. A module named ``heads.<i>...`` belongs to head i and
+``linear_eval_heads`` (VISSL's ``vissl/optimizers/param_groups/layer_decay.py``) walks
+the modules whose dotted name contains ``heads``. A module named ``heads.<i>...`` belongs to head i and
 takes that head's entry of ``OPTIMIZER.linear_eval_heads``: its lr is the lr schedule times
 the entry's ``lr`` (VISSL's ``LayerDecayScheduler``), its regularized weight decay the
 entry's ``weight_decay`` (else ``OPTIMIZER.weight_decay``) and its norm layers follow the
@@ -27,9 +27,7 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, ParamInfo, RuleSpec
-from optiplug.errors import did_you_mean
-from optiplug.plugin_system.records import RuleMatcher
-from optiplug.recipe.validators import help_field, non_negative
+from optiplug.plugin import RuleMatcher, did_you_mean, help_field, non_negative
 from optiplug_vissl.groups import is_layer, is_norm
 
 HEAD_INDEX = re.compile(r"heads\.([0-9]*)")

@@ -15,8 +15,8 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError
-from optiplug.errors import did_you_mean, join_path
-from optiplug_vissl.values import flag, section, strings, whole
+from optiplug.plugin import did_you_mean, join_path
+from optiplug_vissl.config_readers import flag, section, strings, whole
 
 VIT, RESNET = "vision_transformer", "resnet"
 TRUNKS = (VIT, RESNET)

@@ -31,12 +31,9 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, OptimizerConfig, WrapperConfig
-from optiplug.engine.structuring import converter_for
-from optiplug.errors import did_you_mean, join_path
-from optiplug.plugin_system.catalogues import Registry
-from optiplug.recipe.strict_converter import structure
+from optiplug.plugin import RegistryView, did_you_mean, join_path, structure_config
 from optiplug_vissl import defaults
-from optiplug_vissl.values import flag, known_keys, number, section
+from optiplug_vissl.config_readers import flag, known_keys, number, section
 
 PLACEHOLDER_LR = "lr"  # overwritten by param_schedulers.lr before the first update
 
@@ -75,7 +72,7 @@ UNSUPPORTED = {
 VISSL_KEYS = ("momentum", "weight_decay", "nesterov", "betas")
 
 
-def optimizer_keys(name: str, registry: Registry) -> set[str]:
+def optimizer_keys(name: str, registry: RegistryView) -> set[str]:
     """The optimizer-specific keys the OPTIMIZER block may hold for ``name`` (eps, eta, ...)."""
     flavour = FLAVOURS.get(name.lower())
     if flavour is not None:
@@ -94,7 +91,7 @@ def every_optimizer_key() -> dict[str, list[str]]:
     return readers
 
 
-def optimizer(block: Mapping[str, Any], path: str, registry: Registry) -> OptimizerConfig:
+def optimizer(block: Mapping[str, Any], path: str, registry: RegistryView) -> OptimizerConfig:
     """The optimizer VISSL would build from the merged OPTIMIZER ``block``."""
     name = _checked_name(block["name"], join_path(path, "name"), registry)
     flavour = FLAVOURS.get(name.lower())
@@ -112,7 +109,7 @@ def optimizer(block: Mapping[str, Any], path: str, registry: Registry) -> Optimi
     return OptimizerConfig(spec.name, kwargs)
 
 
-def _checked_name(value: Any, path: str, registry: Registry) -> str:
+def _checked_name(value: Any, path: str, registry: RegistryView) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"expected an optimizer name, got {value!r}", path)
     if value.lower() in UNSUPPORTED:
@@ -125,7 +122,7 @@ def _checked_name(value: Any, path: str, registry: Registry) -> str:
     )
 
 
-def _signature(registry: Registry, name: str) -> list[str]:
+def _signature(registry: RegistryView, name: str) -> list[str]:
     factory = registry.optimizers.get(name).factory
     try:
         parameters = list(inspect.signature(factory).parameters.values())[1:]
@@ -134,7 +131,7 @@ def _signature(registry: Registry, name: str) -> list[str]:
     return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
-def _generic(name: str, block: Mapping[str, Any], path: str, registry: Registry) -> OptimizerConfig:
+def _generic(name: str, block: Mapping[str, Any], path: str, registry: RegistryView) -> OptimizerConfig:
     spec = registry.optimizers.get(name, join_path(path, "name"))
     accepted = _signature(registry, name)
     kwargs: dict[str, Any] = {PLACEHOLDER_LR: 0.1} if PLACEHOLDER_LR in accepted else {}
@@ -159,7 +156,7 @@ def _checked(key: str, value: Any, path: str) -> Any:
 
 
 def larc_wrappers(
-    block: Mapping[str, Any], user: Mapping[str, Any], path: str, registry: Registry
+    block: Mapping[str, Any], user: Mapping[str, Any], path: str, registry: RegistryView
 ) -> list[WrapperConfig]:
     """``use_larc: true`` -> the ``larc`` wrapper with ``larc_config``; [] otherwise."""
     if not flag(block["use_larc"], join_path(path, "use_larc")):
@@ -183,10 +180,12 @@ def larc_wrappers(
     if flavour.distributed_larc:
         params["distributed_norm"] = True
     mapping = {"name": "larc", **params}
-    return [structure(converter_for(registry), mapping, WrapperConfig, config_path)]
+    return [structure_config(mapping, WrapperConfig, registry, config_path)]
 
 
-def zero_wrappers(block: Mapping[str, Any], path: str, registry: Registry, sharded_ddp: bool) -> list[WrapperConfig]:
+def zero_wrappers(
+    block: Mapping[str, Any], path: str, registry: RegistryView, sharded_ddp: bool
+) -> list[WrapperConfig]:
     """``use_zero: true`` (or ``MODEL.SHARDED_DDP_SETUP.USE_SDP``) -> the ``zero`` wrapper; [] otherwise."""
     use_path = join_path(path, "use_zero")
     if not (flag(block["use_zero"], use_path) or sharded_ddp):
@@ -201,4 +200,4 @@ def zero_wrappers(block: Mapping[str, Any], path: str, registry: Registry, shard
         )
     if "zero" not in registry.wrappers:
         raise ConfigError("use_zero needs the 'zero' optimizer wrapper (plugin optiplug_zero), not installed", use_path)
-    return [structure(converter_for(registry), {"name": "zero"}, WrapperConfig, use_path)]
+    return [structure_config({"name": "zero"}, WrapperConfig, registry, use_path)]

@@ -14,7 +14,7 @@ import torch
 from torch.optim import Optimizer
 
 from optiplug import ConfigError
-from optiplug.errors import join_path
+from optiplug.plugin import join_path
 
 Tensors = list[torch.Tensor]
 

@@ -1,8 +1,11 @@
-"""VISSL's ``auto_lr_scaling``: the batch it scales for (decision D4) and the rescaling itself.
+"""VISSL's ``auto_lr_scaling``: the batch it scales for and the rescaling itself.
 
-The lr moves to ``base_value * f`` with ``f = global batch / base_lr_batch_size`` (or its
-square root), each schedule by its own rule (registered by the plugin that ships it; the
-composite's, with its warmup handling, by the core: decision D3).
+The batch comes from build()'s arguments, else the config's ``DATA`` / ``DISTRIBUTED``
+keys, else torch.distributed (VISSL reads only its config). The lr moves to
+``base_value * f`` with ``f = global batch / base_lr_batch_size`` (or its square root),
+each schedule by its own rule (registered by the plugin that ships it; the composite's by
+the core, which treats linear parts as warmups and may remove the last one, handing its
+length to the part after it).
 """
 
 from __future__ import annotations
@@ -13,13 +16,10 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, DialectContext, ScalingConfig, ScheduleConfig
-from optiplug.engine.run_figures import Batch, distributed_world
-from optiplug.engine.scaling import rescale
-from optiplug.errors import join_path
-from optiplug.plugin_system.catalogues import Registry
+from optiplug.plugin import Batch, RegistryView, distributed_world, join_path, rescale
 from optiplug_vissl import defaults
+from optiplug_vissl.config_readers import flag, known_keys, number, section, text, whole
 from optiplug_vissl.schedules import VisslSchedule, after_collapse
-from optiplug_vissl.values import flag, known_keys, number, section, text, whole
 
 
 @attrs.frozen
@@ -45,11 +45,12 @@ def auto_scaling(block: Any, path: str) -> AutoScaling:
     )
 
 
-def scale(schedule: VisslSchedule, scaling: AutoScaling, batch: Batch, registry: Registry) -> ScheduleConfig:
+def scale(schedule: VisslSchedule, scaling: AutoScaling, batch: Batch, registry: RegistryView) -> ScheduleConfig:
     """The schedule moved to the scaled lr, finished as VISSL finishes a collapsed composite."""
     config = ScalingConfig(
         base_batch_size=scaling.base_lr_batch_size, base_value=scaling.base_value, method=scaling.scaling_type
     )
+    # rescale annotates the concrete Registry; every registry a plugin is handed is one
     scaled = rescale(schedule.config, config, scaling.base_value, batch, registry, schedule.path)
     return after_collapse(schedule, scaled, registry)
 

@@ -6,7 +6,8 @@ What VISSL (through ClassyVision) does to a schedule mapping, reproduced here:
   [0.1, 0.01, 0.001] at epochs [30, 60], updated once per epoch. Other entries
   (``weight_decay``, ``weight_decay_head``) get ClassyVision's per-class interval
   (``constant``, ``multistep`` and ``step``: epoch; the rest: step).
-* A mapping with ``schedulers`` but no ``name`` is a composite (decision D2).
+* A mapping with ``schedulers`` but no ``name`` is a composite (VISSL would merge
+  ``name: multistep`` onto it from its defaults).
 * ``num_epochs`` is given to every schedule, and to every part of a composite, as
   ``num_updates``: milestones count epochs, and a multistep part of a composite reads its
   milestones on its own (rescaled) timescale against the run's total epochs.
@@ -22,14 +23,9 @@ from typing import Any
 import attrs
 
 from optiplug import ConfigError, ScheduleConfig
-from optiplug.engine.schedules import build_schedule
-from optiplug.engine.structuring import converter_for
-from optiplug.errors import join_path
-from optiplug.plugin_system.catalogues import Registry
-from optiplug.plugin_system.records import Clock
-from optiplug.recipe.strict_converter import structure
+from optiplug.plugin import Clock, RegistryView, build_schedule, join_path, structure_config, unstructure_config
+from optiplug_vissl.config_readers import known_keys, section, text
 from optiplug_vissl.defaults import SCHEDULE_KEYS
-from optiplug_vissl.values import known_keys, section, text
 
 COMPOSITE = "composite"
 CLASS_INTERVALS = {"constant": "epoch", "multistep": "epoch", "step": "epoch"}
@@ -63,7 +59,7 @@ def translate(
     user: Any,
     merged: Any,
     path: str,
-    registry: Registry,
+    registry: RegistryView,
     num_epochs: int,
     *,
     interval: str | None = None,
@@ -75,7 +71,7 @@ def translate(
     ClassyVision's per-class default.
     """
     flat, written = _flatten(section(user, path), section(merged, path), path, registry, num_epochs, interval, scalable)
-    config = structure(converter_for(registry), flat, ScheduleConfig, path)
+    config = structure_config(flat, ScheduleConfig, registry, path)
     return VisslSchedule(config, written, path)
 
 
@@ -83,7 +79,7 @@ def _flatten(
     user: Mapping[str, Any],
     merged: Mapping[str, Any],
     path: str,
-    registry: Registry,
+    registry: RegistryView,
     num_epochs: int,
     interval: str | None,
     scalable: bool,
@@ -129,7 +125,7 @@ def _interval(merged: Mapping[str, Any], name: str, default: str | None, path: s
 
 
 def _parts(
-    value: Any, path: str, registry: Registry, num_epochs: int
+    value: Any, path: str, registry: RegistryView, num_epochs: int
 ) -> tuple[list[dict[str, Any]], tuple[Written, ...]]:
     if not isinstance(value, list | tuple):
         raise ConfigError(f"expected a list of schedules, got {value!r}", path)
@@ -144,7 +140,7 @@ def _parts(
     return flats, tuple(written)
 
 
-def after_collapse(schedule: VisslSchedule, scaled: ScheduleConfig, registry: Registry) -> ScheduleConfig:
+def after_collapse(schedule: VisslSchedule, scaled: ScheduleConfig, registry: RegistryView) -> ScheduleConfig:
     """Finish a composite that auto-scaling reduced to one part, as VISSL does.
 
     VISSL copies the surviving part's keys onto the composite's own mapping: options the
@@ -157,14 +153,13 @@ def after_collapse(schedule: VisslSchedule, scaled: ScheduleConfig, registry: Re
     if survivor is None:
         return scaled
     outer = schedule.written.merged
-    conv = converter_for(registry)
-    flat = conv.unstructure(scaled) | {"update_interval": scaled.update_interval}
+    flat = unstructure_config(scaled, registry) | {"update_interval": scaled.update_interval}
     for field in _fields(type(scaled.params)):
         if field not in survivor.user and field in outer and field != "num_updates":
             flat[field] = outer[field]
     if "update_interval" in survivor.user:
         flat["update_interval"] = _interval(survivor.user, scaled.name, None, schedule.path)
-    return structure(conv, flat, ScheduleConfig, schedule.path)  # type: ignore[no-any-return]
+    return structure_config(flat, ScheduleConfig, registry, schedule.path)
 
 
 def _survivor(schedule: VisslSchedule) -> Written | None:
@@ -197,6 +192,7 @@ def check_milestones(config: ScheduleConfig, path: str, num_epochs: int) -> None
     raise ConfigError(message, join_path(path, "milestones"))
 
 
-def check_builds(config: ScheduleConfig, path: str, registry: Registry, num_epochs: int) -> None:
+def check_builds(config: ScheduleConfig, path: str, registry: RegistryView, num_epochs: int) -> None:
     """Build the schedule once against a run of ``num_epochs`` so that its errors name the VISSL path."""
+    # build_schedule annotates the concrete Registry; every registry a plugin is handed is one
     build_schedule(config, Clock(1, float(num_epochs)), registry, path=path)

@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch.optim import Optimizer
 
 from optiplug import ConfigError, OptiplugWarning
-from optiplug.recipe.validators import help_field
+from optiplug.plugin import help_field
 from optiplug_zero.consolidation import sharded
 from optiplug_zero.torch_zero import zero_redundancy_optimizer
 

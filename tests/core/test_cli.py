@@ -356,11 +356,13 @@ def test_usage_errors_exit_2(capsys):
 
 
 def test_an_interrupted_command_says_so_in_one_line(capsys, monkeypatch):
-    import optiplug.cli
+    import attrs
+
+    from optiplug.cli.commands import run
 
     def interrupted(_args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(optiplug.cli, "cmd_run", interrupted)
+    monkeypatch.setattr(run, "COMMAND", attrs.evolve(run.COMMAND, run=interrupted))
     assert main(["run"]) == 130
     assert capsys.readouterr().err == "optiplug: interrupted\n"

@@ -27,7 +27,7 @@ def load_generator():
 
 def test_docstrings_become_markdown():
     markdown = load_generator().markdown
-    text = """Return :class:`~optiplug.OptimizerSpec` records (see :mod:`optiplug.plugin_system.records`); ``factory(params,
+    text = """Return :class:`~optiplug.OptimizerSpec` records (see :mod:`optiplug.plugin`); ``factory(params,
     **kwargs)`` is called::
 
         @optiplug.hookimpl
@@ -39,7 +39,7 @@ def test_docstrings_become_markdown():
     >>> built = optiplug.build(config, model)
     """
     assert markdown(text).splitlines() == [
-        "Return `OptimizerSpec` records (see `optiplug.plugin_system.records`); `factory(params,",
+        "Return `OptimizerSpec` records (see `optiplug.plugin`); `factory(params,",
         "**kwargs)` is called:",
         "",
         "```python",

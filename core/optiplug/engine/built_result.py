@@ -151,7 +151,11 @@ class Built:
         if clip is not None and clip.max_norm is not None:
             total = torch.nn.utils.clip_grad_norm_(params, clip.max_norm, clip.norm_type, foreach=None)
         else:
-            norms = torch._foreach_norm([p.grad for p in params])  # type: ignore[misc]
+            grads = [p.grad for p in params if p.grad is not None]
+            dense = [g for g in grads if not g.is_sparse]
+            norms = list(torch._foreach_norm(dense)) if dense else []  # type: ignore[misc]
+            # Sparse gradients (Embedding(sparse=True)) have no multi-tensor norm kernel.
+            norms += [g.coalesce().values().norm() for g in grads if g.is_sparse]
             total = torch.linalg.vector_norm(torch.stack([n.to(torch.float32) for n in norms]))
         return bool(torch.isfinite(total))
 

@@ -15,6 +15,7 @@ import attrs
 from optiplug.errors import ConfigError
 from optiplug.plugin_system.records import Clock
 from optiplug.recipe.model import Recipe, RunConfig
+from optiplug.recipe.numbers import count_problem
 
 
 @attrs.frozen
@@ -62,8 +63,9 @@ def given_figures(**figures: int | None) -> RunConfig:
     ``build(name=...)``.
     """
     for name, value in figures.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-            raise ConfigError(f"{name} must be a whole number > 0, got {value!r}", f"build({name}=...)")
+        problem = None if value is None else count_problem(value)
+        if problem:
+            raise ConfigError(f"{name} {problem}", f"build({name}=...)")
     return RunConfig(**figures)
 
 

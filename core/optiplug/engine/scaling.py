@@ -3,7 +3,8 @@
 ``value = base_value * r`` with ``r = batch / base_batch_size`` (linear) or ``sqrt`` of
 it. Each schedule's plugin says how the schedule moves to that peak (a cosine keeps its
 end/start ratio, a multistep becomes geometric from the new peak, ...). The composite's
-rule rescales every part and treats a linear part as a warmup (shared/spec D3).
+rule (:mod:`optiplug.engine.composite`) rescales every part and treats a linear part as
+a warmup from the lr of one node's batch, removed on one node or when it would not rise.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from optiplug.plugin_system.records import ScalingContext, ScalingRule
 from optiplug.recipe.model import Recipe, ScalingConfig, ScheduleConfig
 
 if TYPE_CHECKING:
-    from optiplug.plugin_system.catalogues import Registry
+    from optiplug.plugin_system.records import RegistryView
 
 
 def factor_for(config: ScalingConfig, batch_size: int) -> float:
@@ -29,7 +30,12 @@ def factor_for(config: ScalingConfig, batch_size: int) -> float:
 
 
 def rescale(
-    schedule: ScheduleConfig, config: ScalingConfig, base_value: float, batch: Batch, registry: Registry, path: str = ""
+    schedule: ScheduleConfig,
+    config: ScalingConfig,
+    base_value: float,
+    batch: Batch,
+    registry: RegistryView,
+    path: str = "",
 ) -> ScheduleConfig:
     """``schedule`` moved to the peak ``base_value * factor`` by its scaling rule."""
     factor = factor_for(config, batch.size)
@@ -51,7 +57,7 @@ def rescale(
     return _apply_rule(schedule, context, registry)
 
 
-def _apply_rule(schedule: ScheduleConfig, context: ScalingContext, registry: Registry) -> ScheduleConfig:
+def _apply_rule(schedule: ScheduleConfig, context: ScalingContext, registry: RegistryView) -> ScheduleConfig:
     if schedule.name not in registry.scaling:
         known = ", ".join(registry.scaling.names())
         raise ConfigError(
@@ -61,7 +67,7 @@ def _apply_rule(schedule: ScheduleConfig, context: ScalingContext, registry: Reg
     return rule.rescale(schedule, context)  # type: ignore[no-any-return]
 
 
-def scale_recipe(recipe: Recipe, registry: Registry, batch: Batch) -> Recipe:
+def scale_recipe(recipe: Recipe, registry: RegistryView, batch: Batch) -> Recipe:
     """The recipe with its ``lr_scaling`` applied (the scaled option's schedules, or its constant)."""
     config = recipe.lr_scaling
     if config is None:

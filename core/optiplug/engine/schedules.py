@@ -21,7 +21,7 @@ from optiplug.plugin_system.records import Clock, Schedule, ScheduleContext, Sch
 from optiplug.recipe.model import ScheduleConfig
 
 if TYPE_CHECKING:
-    from optiplug.plugin_system.catalogues import Registry
+    from optiplug.plugin_system.records import RegistryView
 
 WHERE_EPSILON = 1e-6
 """fvcore's boundary shift: progress within 1e-6 below a boundary counts as past it."""
@@ -61,7 +61,7 @@ class EpochHeld:
 
 
 def build_schedule(
-    config: ScheduleConfig, clock: Clock, registry: Registry, *, base: float = 1.0, path: str = ""
+    config: ScheduleConfig, clock: Clock, registry: RegistryView, *, base: float = 1.0, path: str = ""
 ) -> Schedule:
     """Build ``config`` against ``clock``; ``base`` is the group's base value (relative schedules)."""
     spec = registry.schedules.get(config.name, join_path(path, "name"))
@@ -87,7 +87,7 @@ def is_relative(schedule: Schedule, spec: ScheduleSpec) -> bool:
 
 
 def evaluate(
-    config: ScheduleConfig, clock: Clock, registry: Registry, steps: Any = None, *, base: float = 1.0
+    config: ScheduleConfig, clock: Clock, registry: RegistryView, steps: Any = None, *, base: float = 1.0
 ) -> torch.Tensor:
     """The values of ``config`` at ``steps`` (default: every update of the run), vectorized."""
     if steps is None:

@@ -62,7 +62,7 @@ def recipe_converter(registry: RegistryView) -> cattrs.Converter:
         if isinstance(value, ScheduleConfig):
             return value
         value = _require_mapping(value, "a schedule", "name")
-        spec = registry.schedules.provided(value["name"], "name").record
+        spec = registry.schedules.get(value["name"], "name")
         rest = {k: v for k, v in value.items() if k not in ("name", "update_interval")}
         interval = _interval(value.get("update_interval", "step"))
         return ScheduleConfig(spec.name, _structure_params(conv, rest, spec.config_class), interval)
@@ -203,3 +203,8 @@ def structure_config(data: Any, cls: type[T], registry: RegistryView, path: str 
     every problem is one :class:`~optiplug.ConfigError` whose paths start at ``path``.
     """
     return structure(converter_for(registry), data, cls, path)
+
+
+def unstructure_config(config: Any, registry: RegistryView) -> Any:
+    """A recipe config (a schedule, rule, wrapper or whole recipe) as plain data, as it would be written."""
+    return converter_for(registry).unstructure(config)

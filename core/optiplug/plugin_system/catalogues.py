@@ -92,7 +92,7 @@ class Catalogue(Generic[T]):
 
     def names(self) -> list[str]:
         """The canonical names (no aliases), sorted."""
-        return sorted({p.record.name for p in self._entries.values()})
+        return sorted({str(getattr(p.record, "name", "")) for p in self._entries.values()})
 
     def __iter__(self) -> Iterator[Provided[T]]:
         seen: set[int] = set()

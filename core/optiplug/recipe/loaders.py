@@ -15,11 +15,12 @@ from typing import Any
 import attrs
 
 from optiplug.errors import ConfigError, join_path
+from optiplug.recipe.files import read_text
+from optiplug.recipe.pyfile import load_pyfile
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MAX_DEPTH = 100
 MAX_VALUES = 1_000_000
-MAX_FILE_BYTES = 16 * 2**20
 
 
 @attrs.frozen
@@ -77,23 +78,8 @@ def load_file(path: Path) -> Any:
     if suffix == ".json":
         return _load_json(path)
     if suffix == ".py":
-        from optiplug.recipe.pyfile import load_pyfile
-
         return load_pyfile(path)
     raise ConfigError(f"cannot read {path.name}: expected a .yaml, .yml, .json or .py config file")
-
-
-def read_text(path: Path, where: str = "") -> str:
-    """A config file's text: a regular file (not a device or a pipe, which could block), of at most 16 MiB."""
-    try:
-        if not path.is_file():
-            raise ConfigError(f"cannot read {path}{where}: not a regular file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ConfigError(f"cannot read {path}{where}: {size:,} bytes, more than a config's {MAX_FILE_BYTES:,}")
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}{where}: {exc}") from None
 
 
 def _load_json(path: Path) -> Any:

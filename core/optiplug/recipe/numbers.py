@@ -42,3 +42,21 @@ def parse_float(value: Any) -> tuple[float | None, str | None]:
             return None, f"expected a number, got {value!r}"
     problem = number_problem(value)
     return (None, problem) if problem else (float(value), None)
+
+
+def is_count(value: Any, minimum: int = 1) -> bool:
+    """A whole number (an int, not a bool) of at least ``minimum`` and below 2**53."""
+    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= INT_LIMIT
+
+
+def count_problem(value: Any, minimum: int = 1) -> str | None:
+    """Why ``value`` is not a whole number >= ``minimum``, or None if it is one.
+
+    >>> count_problem(0)
+    'must be a whole number > 0, got 0'
+    """
+    if is_count(value, minimum):
+        return None
+    bound = "> 0" if minimum == 1 else f">= {minimum}"
+    too_big = isinstance(value, int) and not isinstance(value, bool) and value > INT_LIMIT
+    return f"must be a whole number {bound}{' and below 2**53' if too_big else ''}, got {value!r}"

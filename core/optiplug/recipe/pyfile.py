@@ -1,7 +1,7 @@
 """MMCV-style ``.py`` config files, read as data: nothing in them is ever executed.
 
 The file is parsed with :mod:`ast` and only these module-level statements are
-evaluated (shared/spec/mmcv.md, decision M7):
+evaluated (MMCV itself executes its config files; optiplug never does):
 
 * assignments ``name = value`` (also ``a = b = value`` and ``name: type = value``), and
   docstrings;
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from optiplug.errors import ConfigError
+from optiplug.recipe.files import read_text
 
 BASE_KEY = "_base_"
 DELETE_KEY = "_delete_"
@@ -127,8 +128,6 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> Path:
 
 
 def _parse(path: Path) -> ast.Module:
-    from optiplug.recipe.loaders import read_text
-
     source = read_text(path)
     try:
         return ast.parse(source, filename=str(path))

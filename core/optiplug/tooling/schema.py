@@ -4,7 +4,9 @@ Field types, defaults and help texts (``metadata["help"]``) come from the attrs 
 the plugin-selected parts come from the registry: a schedule is a ``oneOf`` over every
 registered schedule's config class (told apart by a ``name`` const), a rule a ``oneOf``
 over the rule kinds (``kind`` const), a wrapper likewise, and the optimizer's ``name``
-an enum. Value checks that live in validators (``> 0``, ranges) are not expressed.
+an enum. Each recipe class is tied to its record type (:data:`SELECTED_BY`), whose
+``record_kind`` names the registry catalogue to read. Value checks that live in
+validators (``> 0``, ranges) are not expressed.
 
 >>> schema = recipe_schema(optiplug.get_registry())
 >>> jsonschema.validate(yaml.safe_load(open("recipe.yaml")), schema)
@@ -22,7 +24,8 @@ from typing import Any
 
 import attrs
 
-from optiplug.plugin_system.catalogues import Registry
+from optiplug.plugin_system.catalogues import Catalogue, Registry
+from optiplug.plugin_system.records import OptimizerSpec, RuleSpec, ScheduleSpec, WrapperSpec
 from optiplug.recipe.model import INTERVALS, OptimizerConfig, Recipe, RuleConfig, ScheduleConfig, WrapperConfig
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -30,6 +33,13 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 NUMBER_TEXT = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 FLATTENED = "params"
 SPECIAL_DEFS = {ScheduleConfig: "Schedule", RuleConfig: "Rule", WrapperConfig: "Wrapper", OptimizerConfig: "Optimizer"}
+SELECTED_BY: dict[type, type] = {
+    ScheduleConfig: ScheduleSpec,
+    RuleConfig: RuleSpec,
+    WrapperConfig: WrapperSpec,
+    OptimizerConfig: OptimizerSpec,
+}
+"""The record type that selects each plugin-selected recipe class; its first field is the selector."""
 SCALARS: dict[Any, dict[str, Any]] = {
     str: {"type": "string"},
     int: {"type": "integer"},
@@ -136,16 +146,21 @@ class SchemaWriter:
         items = [self.type_schema(arg) for arg in args]
         return {"type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items)}
 
-    def _special(self, cls: type) -> dict[str, Any]:
-        if cls is ScheduleConfig:
-            return self._one_of("schedule", "name", self.registry.schedules, ScheduleConfig, self._interval())
-        if cls is RuleConfig:
-            return self._one_of("param rule", "kind", self.registry.rules, RuleConfig, self._rule_common())
-        if cls is WrapperConfig:
-            return self._one_of("optimizer wrapper", "name", self.registry.wrappers, WrapperConfig, {})
-        return self._optimizer()
+    def catalogue(self, holder: type) -> Catalogue[Any]:
+        """The registry catalogue of the records that select ``holder`` (a recipe class of SELECTED_BY)."""
+        return getattr(self.registry, SELECTED_BY[holder].record_kind.catalogue)  # type: ignore[attr-defined]
 
-    def _one_of(self, what: str, key: str, catalogue: Any, holder: type, common: dict[str, Any]) -> dict[str, Any]:
+    def _special(self, cls: type) -> dict[str, Any]:
+        if cls is OptimizerConfig:
+            return self._optimizer()
+        key = attrs.fields(cls)[0].name
+        common, _ = self.fields(cls, skip=(key, FLATTENED))
+        if "update_interval" in common:
+            common["update_interval"]["enum"] = list(INTERVALS)
+            common["update_interval"].pop("type", None)
+        return self._one_of(key, self.catalogue(cls), cls, common)
+
+    def _one_of(self, key: str, catalogue: Catalogue[Any], holder: type, common: dict[str, Any]) -> dict[str, Any]:
         branches = []
         for provided in sorted(catalogue, key=lambda p: p.record.name):
             record = provided.record
@@ -164,19 +179,9 @@ class SchemaWriter:
             branches.append(branch)
         return {"description": f"{_first_paragraph(holder.__doc__)} Selected by {key!r}.", "oneOf": branches}
 
-    def _interval(self) -> dict[str, Any]:
-        properties, _ = self.fields(ScheduleConfig, skip=("name", FLATTENED))
-        properties["update_interval"]["enum"] = list(INTERVALS)
-        properties["update_interval"].pop("type", None)
-        return properties
-
-    def _rule_common(self) -> dict[str, Any]:
-        properties, _ = self.fields(RuleConfig, skip=("kind", FLATTENED))
-        return properties
-
     def _optimizer(self) -> dict[str, Any]:
         names: list[str] = []
-        for provided in sorted(self.registry.optimizers, key=lambda p: p.record.name.lower()):
+        for provided in sorted(self.catalogue(OptimizerConfig), key=lambda p: p.record.name.lower()):
             for name in (provided.record.name, *provided.record.aliases):
                 names.extend(n for n in (name, name.lower()) if n not in names)
         name_help = attrs.fields(OptimizerConfig).name.metadata["help"]

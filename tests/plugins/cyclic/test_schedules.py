@@ -162,16 +162,12 @@ def test_lr_scaling_moves_the_peak():
         "schedules": {"lr": {"name": "triangular", "cycle_epochs": 1}},
         "lr_scaling": {"base_batch_size": 64},
     }
-    built = optiplug.build(
-        config, model(), steps_per_epoch=4, num_epochs=2, batch_size_per_device=64, world_size=4
-    )
+    built = optiplug.build(config, model(), steps_per_epoch=4, num_epochs=2, batch_size_per_device=64, world_size=4)
     params = built.recipe.schedules["lr"].params
     assert params.max_value == pytest.approx(0.4)
     absolute = dict(
         config, schedules={"lr": {"name": "triangular", "cycle_epochs": 1, "min_value": 0.01, "max_value": 0.2}}
     )
-    built = optiplug.build(
-        absolute, model(), steps_per_epoch=4, num_epochs=2, batch_size_per_device=64, world_size=4
-    )
+    built = optiplug.build(absolute, model(), steps_per_epoch=4, num_epochs=2, batch_size_per_device=64, world_size=4)
     params = built.recipe.schedules["lr"].params
     assert (params.max_value, params.min_value) == (pytest.approx(0.4), pytest.approx(0.02))

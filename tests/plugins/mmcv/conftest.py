@@ -1,6 +1,6 @@
 """An independent reference for the MMCV tests: MMCV 1.x's runner and updater hooks, simulated.
 
-Written from shared/spec/mmcv.md (sections 3 and 4) as MMCV's code runs it: scalar
+Written from MMCV 1.x's lr_updater.py and momentum_updater.py as MMCV's code runs them: scalar
 Python floats, the hooks' state (regular values, warmup length) kept between calls,
 ``before_train_epoch`` / ``before_train_iter`` called in the runner's order. Nothing
 here uses optiplug's schedule code.
@@ -61,7 +61,7 @@ def step_policy(step: Any, gamma: float, floor: float | None) -> Callable[..., f
 
 
 def lr_policy(name: str, **o: Any) -> Callable[..., float]:
-    """The get_lr of MMCV's ``<name>LrUpdaterHook`` (spec 3.3), as a function of (runner, base, hook)."""
+    """The get_lr of MMCV's ``<name>LrUpdaterHook``, as a function of (runner, base, hook)."""
     if name == "Step":
         return step_policy(o["step"], o.get("gamma", 0.1), o.get("min_lr"))
 
@@ -155,7 +155,7 @@ def one_cycle_lr(runner: SimpleNamespace, o: dict[str, Any]) -> float:
 
 
 def momentum_policy(name: str, **o: Any) -> Callable[..., float]:
-    """The get_momentum of MMCV's ``<name>MomentumUpdaterHook`` (spec section 4)."""
+    """The get_momentum of MMCV's ``<name>MomentumUpdaterHook``."""
     if name == "Step":
         return step_policy(o["step"], o.get("gamma", 0.5), o.get("min_momentum"))
 
@@ -180,7 +180,7 @@ def momentum_policy(name: str, **o: Any) -> Callable[..., float]:
 
 
 def warm(hook: SimpleNamespace, regular: list[float], i: int) -> list[float]:
-    """get_warmup_lr / get_warmup_momentum (spec 3.2 and 4)."""
+    """get_warmup_lr / get_warmup_momentum: the lr is multiplied by the warmup factor, the momentum divided."""
     ratio, W = hook.warmup_ratio, hook.W
     if hook.warmup == "constant":
         k = ratio

@@ -99,15 +99,13 @@ def test_without_a_run_length_the_schedule_says_what_to_give(conv_bn_head):
 
 
 def test_step_without_a_run_length_needs_none(conv_bn_head):
-    built = optiplug.build(
-        dict(optimizer=SGD, lr_config=dict(policy="Step", step=2)), conv_bn_head, steps_per_epoch=10
-    )
+    built = optiplug.build(dict(optimizer=SGD, lr_config=dict(policy="Step", step=2)), conv_bn_head, steps_per_epoch=10)
     built.scheduler.set_step(25)
     assert built.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1**1)
 
 
 def test_lars_with_lars_exclude_groups(conv_bn_head):
-    # M8: MMSelfSup's LARS, lars_exclude set per group by the param rules.
+    # MMSelfSup's LARS, lars_exclude set per group by the param rules.
     options = {
         r"(bn|gn)(\d+)?.(weight|bias)": dict(weight_decay=0.0, lars_exclude=True),
         "bias": dict(weight_decay=0.0, lars_exclude=True),
@@ -131,3 +129,31 @@ def test_a_malicious_py_config_is_refused_before_anything_runs(tmp_path, conv_bn
     with pytest.raises(ConfigError, match=r"evil.py, line 2: an import is not allowed"):
         optiplug.build(path, conv_bn_head)
     assert not marker.exists()
+
+
+ITER_RUN = dict(type="IterBasedRunner", max_iters=30)
+CYCLES_40 = dict(policy="Cyclic", cyclic_times=40, by_epoch=False)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            dict(optimizer=SGD, lr_config=CYCLES_40, runner=ITER_RUN),
+            "lr_config.cyclic_times: 40 cycles do not fit in 30 iterations",
+        ),
+        (
+            dict(optimizer=SGD, momentum_config=CYCLES_40, runner=ITER_RUN),
+            "momentum_config.cyclic_times: 40 cycles do not fit in 30 iterations",
+        ),
+        (
+            dict(optimizer=dict(SGD, lr="fast"), lr_config=dict(policy="Step", step=2)),
+            "optimizer.lr: expected a number",
+        ),
+    ],
+)
+def test_build_checks_the_translation_once_and_names_the_mmcv_keys(config, message, conv_bn_head):
+    optiplug.to_recipe(config, steps_per_epoch=10)  # translating does not run build()'s checks
+    with pytest.raises(ConfigError) as raised:
+        optiplug.build(config, conv_bn_head, steps_per_epoch=10)
+    assert str(raised.value).startswith(message)

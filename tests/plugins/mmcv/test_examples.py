@@ -82,7 +82,7 @@ def test_warmup_counted_in_epochs_still_moves_every_iteration(conv_bn_head, mmcv
 
 
 def test_simclr_lars_schedule_and_groups(conv_bn_head, mmcv):
-    # spec 3.4: lr * (1 - (1 - i/10L)(1 - 1e-4)) during the warmup, then the epoch cosine (0.99384 lr at epoch 10).
+    # linear warmup: lr * (1 - (1 - i/10L)(1 - 1e-4)) during the warmup, then the epoch cosine (0.99384 lr at epoch 10).
     built = optiplug.build(mmcv.examples / "simclr_lars_cosine.py", conv_bn_head, steps_per_epoch=L)
     assert type(built.optimizer).__name__ == "LARS"
     assert lr_at(built, 0) == pytest.approx(4.8 * 1e-4)
@@ -122,9 +122,7 @@ def test_no_decay_on_norms_and_biases(conv_bn_head, mmcv):
 
 @pytest.mark.parametrize("name", ["grad_clip.py", "grad_clip_inherited.py"])
 def test_clipping_snippets(name, conv_bn_head, mmcv):
-    assert optiplug.build(mmcv.examples / name, conv_bn_head).recipe.clip == ClipConfig(
-        max_norm=35.0, norm_type=2.0
-    )
+    assert optiplug.build(mmcv.examples / name, conv_bn_head).recipe.clip == ClipConfig(max_norm=35.0, norm_type=2.0)
 
 
 def test_accumulation_snippets_train_alike(mmcv):

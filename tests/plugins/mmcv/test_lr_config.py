@@ -99,7 +99,7 @@ def test_every_policy_per_iteration(label, options, by_epoch, warmup, linear_mod
         assert row == pytest.approx(ref, abs=TOLERANCE, rel=0), f"iteration {i}"
 
 
-# shared/spec/mmcv.md 3.5: real mmcv 1.7.2, group base lr 0.1, L = 10, 3 epochs; iteration: lr (repr).
+# Recorded from real mmcv 1.7.2: group base lr 0.1, L = 10, 3 epochs; iteration: lr (repr).
 SPEC_TABLE = [
     (
         dict(policy="step", step=[1, 2], gamma=0.1, warmup="linear", warmup_iters=5, warmup_ratio=0.1),

@@ -1,4 +1,4 @@
-"""optimizer_config: gradient accumulation and clipping trajectories through Built.step (spec 5.3, 5.4, 6.2)."""
+"""optimizer_config: accumulation and clipping trajectories through Built.step (MMCV's and MMEngine's arithmetic)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def coefficients(count: int) -> list[torch.Tensor]:
 
 
 def mmcv_trajectory(w0, cs, n, lr_of, max_norm=None):
-    """MMCV's GradientCumulativeOptimizerHook (spec 5.3) with plain SGD: w after each iteration."""
+    """MMCV's GradientCumulativeOptimizerHook with plain SGD: w after each iteration."""
     T = len(cs)
     rem = T - (T // n) * n
     w, acc, out = w0.clone(), torch.zeros_like(w0), []
@@ -82,7 +82,7 @@ def test_accumulation_factors_and_updates(optimizer_config):
 
 
 def test_windows_cross_epochs_and_updates_use_the_lr_of_their_iteration():
-    # spec 5.3: L=5, n=4 -> updates after global iterations 3, 7 and 9; the lr moves every iteration.
+    # L=5, n=4 -> updates after global iterations 3, 7 and 9; the lr moves every iteration.
     cs = coefficients(10)
     config = dict(
         optimizer=dict(type="SGD", lr=0.1),
@@ -205,7 +205,7 @@ def test_optimizer_config_errors_name_the_path(optimizer_config, path, words):
 
 @pytest.mark.parametrize(("max_iters", "n"), [(8, 3), (10, 3), (9, 3), (5, 1), (2, 4), (7, 7)])
 def test_loss_factor_lists(max_iters, n):
-    """MMEngine's OptimWrapper arithmetic (spec 6.2): n while i < T - T % n, then T % n; update at i % n == 0 or T."""
+    """MMEngine's OptimWrapper arithmetic: n while i < T - T % n, then T % n; update at i % n == 0 or T."""
     rem = max_iters % n
     expected_factors = [n if i < max_iters - rem else rem for i in range(max_iters)]
     expected_updates = [i for i in range(max_iters) if (i + 1) % n == 0 or i + 1 == max_iters]

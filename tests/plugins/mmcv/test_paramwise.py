@@ -27,7 +27,7 @@ def options_by_name(built: optiplug.Built, model: nn.Module) -> dict[str, dict]:
 
 
 def mmselfsup_options(model: nn.Module, optimizer: dict, paramwise_options: dict) -> dict[str, dict]:
-    """shared/spec/mmcv.md 2.1: every matching regex (re.search) in order; *_mult times the global value."""
+    """MMSelfSup's paramwise_options: every matching regex (re.search) in order; *_mult times the global value."""
     defaults = {
         "lr": optimizer["lr"],
         "weight_decay": optimizer.get("weight_decay", 0),
@@ -200,7 +200,7 @@ NORMS = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm,
 
 
 def mmcv_options(model: nn.Module, base_lr: float, base_wd: float | None, cfg: dict) -> dict[str, dict]:
-    """shared/spec/mmcv.md 2.3, DefaultOptimizerConstructor.add_params, recursively over modules."""
+    """MMCV 1.x's DefaultOptimizerConstructor.add_params, recursively over modules."""
     keys = sorted(sorted(cfg.get("custom_keys", {})), key=len, reverse=True)
     seen: set[int] = set()
     out: dict[str, dict] = {}
@@ -299,9 +299,7 @@ def test_custom_keys_precedence():
         norm_decay_mult=0,
         custom_keys={"param1": dict(lr_mult=10), "sub": dict(lr_mult=0.1), "sub.gn": dict(decay_mult=2)},
     )
-    built = optiplug.build(
-        dict(optimizer=dict(type="SGD", lr=0.01, weight_decay=1e-4, paramwise_cfg=cfg)), model
-    )
+    built = optiplug.build(dict(optimizer=dict(type="SGD", lr=0.01, weight_decay=1e-4, paramwise_cfg=cfg)), model)
     got = options_by_name(built, model)
     assert got["sub.param1"]["lr"] == pytest.approx(0.1)
     assert got["sub.gn.weight"] == {
@@ -316,9 +314,7 @@ def test_custom_keys_precedence():
 def test_without_weight_decay_only_the_lr_rules_apply():
     # AdamW's default decay stays on every group when the config sets no weight_decay (MMCV's base_wd None).
     model = ExampleModel()
-    built = optiplug.build(
-        dict(optimizer=dict(type="AdamW", lr=1e-3, paramwise_cfg=dict(bias_lr_mult=2))), model
-    )
+    built = optiplug.build(dict(optimizer=dict(type="AdamW", lr=1e-3, paramwise_cfg=dict(bias_lr_mult=2))), model)
     assert {g["weight_decay"] for g in built.optimizer.param_groups} == {0.01}
     assert sorted(g["lr"] for g in built.optimizer.param_groups) == pytest.approx([1e-3, 2e-3])
 

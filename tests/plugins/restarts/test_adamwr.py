@@ -1,4 +1,4 @@
-"""The adamwr drop-in: per-batch lr and weight decay against adamwr's formulas (with peers A2-A5) written here."""
+"""The adamwr drop-in: per-batch lr and weight decay against adamwr's formulas, with its fixed bugs, written here."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def policy_value(policy, t_cur, period, step=0.5):
 
 
 class Reference:
-    """adamwr's CyclicLRWithRestarts as the spec describes it, with A2 (restart before the batch),
-    A3 (gamma ** n), A4 (float64 j / nb) and A5 (callbacks compose), one batch at a time."""
+    """adamwr's CyclicLRWithRestarts with the fixes of docs/adamwr.md, one batch at a time: the restart comes
+    before the batch, exp_range is gamma ** n, in-epoch progress is float64 j / nb, callbacks compose."""
 
     def __init__(
         self,
@@ -57,7 +57,7 @@ class Reference:
         for epoch in range(epochs):
             if epoch > 0:
                 t_epoch += 1
-            if t_epoch >= self.period:  # A2: the restart comes before the batch
+            if t_epoch >= self.period:  # the restart comes before the batch (adamwr: after)
                 t_epoch, self.period = 0, math.ceil(self.period * self.t_mult)
                 for cb in self.restart_cbs:
                     self.eta_min, self.eta_max = cb(self.eta_min, self.eta_max)
@@ -70,7 +70,7 @@ class Reference:
                     if self.policy_fn
                     else policy_value(self.policy, t_cur, self.period, self.step)
                 )
-                peak = self.eta_max * math.prod(g**n for g in self.exp_gammas)  # A3: gamma ** n
+                peak = self.eta_max * math.prod(g**n for g in self.exp_gammas)  # gamma ** n
                 eta = self.eta_min + (peak - self.eta_min) * p
                 lr = self.min_lr + (base_lr - self.min_lr) * eta
                 out.append((lr, base_wd * eta * self.norm(self.period)))
@@ -188,7 +188,8 @@ def test_policy_fn_overrides_the_policy():
 
 
 def test_adamwr_spec_example_first_batch_of_a_restart_is_the_peak():
-    # b=2, B=8, T=2, t_mult=2: adamwr gives [0.0, 0.99, 0.962, 0.916] in epoch 2; with A2 the first is the peak
+    # b=2, B=8, T=2, t_mult=2: adamwr gives [0.0, 0.99, 0.962, 0.916] in epoch 2; restarting before the batch,
+    # the first is the peak
     optimizer = torch.optim.SGD(model().parameters(), lr=1.0, weight_decay=1.0)
     scheduler = CyclicLRWithRestarts(optimizer, 2, 8, restart_period=2, t_mult=2, min_lr=0.0)
     seen = drive(scheduler, optimizer, 3, 4)

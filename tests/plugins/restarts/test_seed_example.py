@@ -1,4 +1,4 @@
-"""The adamwr README's example loop (shared/seeds/003), unchanged apart from the imports, with the drop-ins."""
+"""The adamwr README's example loop, unchanged apart from the imports, with the drop-ins."""
 
 from __future__ import annotations
 
@@ -57,6 +57,6 @@ def test_readme_example_runs_and_restarts_at_5_6_8_10_12():
     for length in (5, 6, 8, 10, 12, 15, 18, 22):  # ceil(5 * 1.2) = 6, ceil(6 * 1.2) = 8, ...
         starts.append(starts[-1] + length)
     for start in starts:
-        assert lrs[start * 32] == 1e-3, start  # every period starts at the peak (A2)
+        assert lrs[start * 32] == 1e-3, start  # every period starts at the peak
         if start:
             assert lrs[start * 32 - 1] < 1e-5  # and the one before ends near min_lr

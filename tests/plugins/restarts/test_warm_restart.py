@@ -1,4 +1,4 @@
-"""VISSL's ``cosine_warm_restart`` against the verified table of shared/spec/vissl.md 3.2 and numpy's arange."""
+"""VISSL's ``cosine_warm_restart`` against a table of its values and a step-by-step reference using numpy's arange."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_adaptive_full_first_peak_is_already_reduced():
 
 
 def reference(w, s, e, length, wave, multiplier):
-    """The formula of the spec, step by step, with numpy's arange for the restart points."""
+    """VISSL's formula, step by step, with numpy's arange for the restart points."""
     step = length if wave == "half" else 2 * length
     points = [0.0, *np.arange(length, 1.0, step).tolist()]
     index = max(sum(1 for p in points if p <= w) - 1, 0)
@@ -101,9 +101,7 @@ def test_scaling_rule_keeps_the_ratio_vissl_vector():
         "lr_scaling": {"base_batch_size": 256, "base_value": 0.15},
         "run": {"devices_per_node": 8},
     }
-    built = optiplug.build(
-        config, model(), steps_per_epoch=10, num_epochs=2, batch_size_per_device=64, world_size=64
-    )
+    built = optiplug.build(config, model(), steps_per_epoch=10, num_epochs=2, batch_size_per_device=64, world_size=64)
     params = built.recipe.schedules["lr"].params
     assert (params.start_value, params.end_value) == (pytest.approx(2.4), pytest.approx(0.0024))
     assert built.optimizer.param_groups[0]["lr"] == pytest.approx(2.4)

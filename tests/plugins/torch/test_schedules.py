@@ -9,9 +9,8 @@ import torch
 from fvcore.common import param_scheduler as fv
 
 import optiplug
-from optiplug.engine.schedules import evaluate
 from optiplug.engine.structuring import parse_recipe
-from optiplug.plugin_system.records import Clock
+from optiplug.plugin import Clock, evaluate
 
 LENGTHS = [1, 7, 10, 97, 1000]
 

@@ -15,9 +15,7 @@ import optiplug
 
 
 def build(optimizer: dict, model, **kwargs):
-    return optiplug.build(
-        {"OPTIMIZER": optimizer}, model, steps_per_epoch=kwargs.pop("steps_per_epoch", 2), **kwargs
-    )
+    return optiplug.build({"OPTIMIZER": optimizer}, model, steps_per_epoch=kwargs.pop("steps_per_epoch", 2), **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -115,9 +113,7 @@ def test_sgd_fsdp_uses_distributed_norms(small):
     ],
 )
 def test_every_example_builds_and_steps(examples, trunk_head, name):
-    built = optiplug.build(
-        examples / name, trunk_head, steps_per_epoch=3, batch_size_per_device=32, world_size=8
-    )
+    built = optiplug.build(examples / name, trunk_head, steps_per_epoch=3, batch_size_per_device=32, world_size=8)
     assert built.recipe.optimizer.name == "SGD"
     for _ in range(4):
         built.optimizer.step()

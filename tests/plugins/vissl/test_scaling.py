@@ -8,9 +8,8 @@ import math
 import pytest
 
 import optiplug
-from optiplug.engine.schedules import evaluate
 from optiplug.engine.structuring import converter_for
-from optiplug.plugin_system.records import Clock
+from optiplug.plugin import Clock, evaluate
 
 WARMUP_COSINE = {
     "name": "composite",

@@ -163,9 +163,7 @@ def test_seed_linear_warmup_cosine_against_fvcore(examples, small, per_update, l
 
 def test_seed_multiple_warmups_against_fvcore(examples, small, per_update, loop):
     """The example without ``name: composite`` (decision D2)."""
-    built = optiplug.build(
-        examples / "multiple_linear_warmups_cosine.yaml", small, steps_per_epoch=50, num_epochs=4
-    )
+    built = optiplug.build(examples / "multiple_linear_warmups_cosine.yaml", small, steps_per_epoch=50, num_epochs=4)
     reference = fv.CompositeParamScheduler(
         [
             fv.LinearParamScheduler(0.6, 4.8),

@@ -3,34 +3,36 @@
 It provides the ``lion`` optimizer, the ``wsd`` (warmup-stable-decay) schedule and the
 lr scaling rule of ``wsd``. The hooks only return records; the modules holding the
 optimizer and the schedule are imported inside them, so loading the plugin stays cheap.
+Like every plugin, it imports from :mod:`optiplug.plugin` only: the rest of optiplug is
+private and may move.
 """
 
 from __future__ import annotations
 
-import optiplug
+from optiplug.plugin import OptimizerSpec, ScalingRule, ScheduleSpec, hookimpl
 
 __version__ = "0.1.0"
 
 
-@optiplug.hookimpl
-def optiplug_optimizers() -> list[optiplug.OptimizerSpec]:
+@hookimpl
+def optiplug_optimizers() -> list[OptimizerSpec]:
     """Lion (Chen et al., 2023)."""
     from optiplug_example.lion import Lion
 
-    return [optiplug.OptimizerSpec(name="lion", factory=Lion, description="Lion: sign of the interpolated momentum")]
+    return [OptimizerSpec(name="lion", factory=Lion, description="Lion: sign of the interpolated momentum")]
 
 
-@optiplug.hookimpl
-def optiplug_schedules() -> list[optiplug.ScheduleSpec]:
+@hookimpl
+def optiplug_schedules() -> list[ScheduleSpec]:
     """The warmup-stable-decay schedule."""
     from optiplug_example.wsd import WSD, WSDConfig
 
-    return [optiplug.ScheduleSpec("wsd", WSDConfig, WSD, "linear warmup, constant peak, then a short decay")]
+    return [ScheduleSpec("wsd", WSDConfig, WSD, "linear warmup, constant peak, then a short decay")]
 
 
-@optiplug.hookimpl
-def optiplug_scaling_rules() -> list[optiplug.ScalingRule]:
+@hookimpl
+def optiplug_scaling_rules() -> list[ScalingRule]:
     """``lr_scaling`` moves the peak (and the start and end in proportion)."""
     from optiplug_example.wsd import rescale_wsd
 
-    return [optiplug.ScalingRule("wsd", rescale_wsd, "scale start, peak and end by the same factor")]
+    return [ScalingRule("wsd", rescale_wsd, "scale start, peak and end by the same factor")]

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from optiplug import ConfigError
+from optiplug.plugin import ConfigError
 
 
 class Lion(torch.optim.Optimizer):

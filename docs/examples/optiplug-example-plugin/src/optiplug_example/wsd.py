@@ -21,10 +21,17 @@ from typing import Any
 import attrs
 import torch
 
-from optiplug import ConfigError, ScalingContext, ScheduleConfig, ScheduleContext
-from optiplug.engine.schedules import progress
-from optiplug.engine.structuring import evolve_params
-from optiplug.recipe.validators import help_field, in_range, one_of
+from optiplug.plugin import (
+    ConfigError,
+    ScalingContext,
+    ScheduleConfig,
+    ScheduleContext,
+    evolve_params,
+    help_field,
+    in_range,
+    one_of,
+    progress,
+)
 
 SHAPES = ("linear", "cosine", "sqrt")
 

@@ -1,8 +1,8 @@
 """MMCV 1.x's Cyclic and OneCycle policies, for the lr and for the momentum.
 
-Registered by ``optiplug_cyclic`` (these are cyclical schedules), built on the MMCV
-updater machinery of ``optiplug_mmcv`` (warmup, timing, exact arithmetic). Both run per
-iteration only (``by_epoch=False``, as MMCV asserts) and need the run's length.
+Built on this plugin's updater machinery (warmup, timing, MMCV's float arithmetic) and
+registered by ``optiplug_mmcv``. Both run per iteration only (``by_epoch=False``, as MMCV
+asserts) and need the run's length.
 
 * ``mmcv_cyclic`` / ``mmcv_momentum_cyclic``: ``CyclicLrUpdaterHook`` /
   ``CyclicMomentumUpdaterHook``: cycles of ``T // cyclic_times`` iterations, up from the
@@ -25,9 +25,8 @@ from typing import Any
 import attrs
 import torch
 
-from optiplug import ConfigError, ScheduleContext, ScheduleSpec
-from optiplug.recipe.validators import help_field, in_range, positive
-from optiplug_mmcv.exact import ANNEALERS, pow_of
+from optiplug.plugin import ConfigError, ScheduleContext, ScheduleSpec, help_field, in_range, is_number, positive
+from optiplug_mmcv.python_float_math import ANNEALERS, pow_of
 from optiplug_mmcv.updater import (
     LrOptions,
     MomentumOptions,
@@ -38,7 +37,6 @@ from optiplug_mmcv.updater import (
     per_iteration_only,
     updater,
 )
-from optiplug_mmcv.values import is_number
 
 Phase = tuple[float, float, float]
 
@@ -109,7 +107,7 @@ class CyclicMomentumConfig(CyclicFields, MomentumOptions):
 
 
 def cyclic(base: float, clock: RunnerClock, config: CyclicLrConfig | CyclicMomentumConfig) -> Policy:
-    """The Cyclic hooks' regular value (shared/spec/mmcv.md 3.3, 'Cyclic')."""
+    """The Cyclic hooks' regular value: per cycle, up to ``target_ratio[0]``, then to ``target_ratio[1]``."""
     per_cycle = int(clock.iterations) // config.cyclic_times
     if per_cycle == 0:
         raise ConfigError(

@@ -1,21 +1,15 @@
-"""Checks of plain config values, with MMCV-style paths in the errors."""
+"""Whole numbers in MMCV configs (epochs, iterations, intervals, steps), with MMCV-style paths in the errors."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from optiplug import ConfigError
-from optiplug.recipe import numbers
-
-
-def is_number(value: Any) -> bool:
-    """A finite int or float (not a bool) within float32's range (whole numbers below 2**53)."""
-    return numbers.is_number(value)
+from optiplug.plugin import INT_LIMIT, ConfigError
 
 
 def is_whole(value: Any) -> bool:
     """An int (not a bool) below 2**53 in magnitude."""
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= numbers.INT_LIMIT
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= INT_LIMIT
 
 
 def whole_number(value: Any, path: str) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from optiplug import ConfigError
-from optiplug.errors import did_you_mean, join_path
+from optiplug.plugin import did_you_mean, join_path
 
 
 def number(

@@ -1,4 +1,4 @@
-"""Transcendental functions evaluated exactly as MMCV's Python code evaluates them.
+"""MMCV's annealing and power arithmetic, evaluated with Python floats as MMCV's code evaluates it.
 
 MMCV computes ``cos(pi * f)`` and ``x ** y`` on Python floats (libm). torch's vectorized
 kernels may differ in the last bit, so these helpers map each distinct input through

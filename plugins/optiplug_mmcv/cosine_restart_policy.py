@@ -2,8 +2,8 @@
 
 Cosine cycles of ``periods[j]`` epochs (iterations without ``by_epoch``); cycle ``j``
 starts at ``target + restart_weights[j] * (lr - target)`` and anneals to the target
-(``min_lr``, or ``lr * min_lr_ratio``). Registered by ``optiplug_restarts``, built on the
-MMCV updater machinery of ``optiplug_mmcv`` (warmup, timing, exact arithmetic).
+(``min_lr``, or ``lr * min_lr_ratio``). Built on this plugin's updater machinery (warmup,
+timing, MMCV's float arithmetic) and registered by ``optiplug_mmcv``.
 
 MMCV raises mid-run when the run outlasts the periods; here that is a ConfigError when
 the schedule is built (the run's length is known then).
@@ -20,10 +20,9 @@ import math
 import attrs
 import torch
 
-from optiplug import ConfigError, ScheduleContext, ScheduleSpec
-from optiplug.recipe.validators import help_field
+from optiplug.plugin import ConfigError, ScheduleContext, ScheduleSpec, help_field
 from optiplug_mmcv import policies
-from optiplug_mmcv.exact import annealing_cos
+from optiplug_mmcv.python_float_math import annealing_cos
 from optiplug_mmcv.updater import LrOptions, Policy, RunnerClock, Updater, updater
 
 

@@ -1,0 +1,54 @@
+"""``optiplug plot``: every option's curve per param group to a PNG, and the lr to the terminal."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from optiplug.cli.command import Command
+from optiplug.cli.parser import add_config_and_model, add_run_options
+
+
+def configure_parser(sub: argparse.ArgumentParser) -> None:
+    """``CONFIG``, ``--model``, ``--output``, ``--log`` and the run options."""
+    add_config_and_model(sub)
+    sub.add_argument("-o", "--output", metavar="PNG", help="where to write the PNG (default: CONFIG-curves.png)")
+    sub.add_argument("--log", action="store_true", help="logarithmic lr axis")
+    add_run_options(sub)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the config on the example model, plot its curves to the PNG and summarise them in the terminal."""
+    from optiplug.cli.arguments import build_with, recipe_from, require_length, run_figures
+    from optiplug.cli.rendering import console, groups_count, run_summary
+    from optiplug.tooling.curves import compute_curves
+    from optiplug.tooling.demo import example_model
+    from optiplug.tooling.plotting import curves_figure, save_png, terminal_summary
+
+    model = example_model(args.model)
+    figures = run_figures(args)
+    translated = recipe_from(args.config, figures, args.dialect)
+    recipe = translated.recipe
+    require_length(recipe, figures)
+    built = build_with(translated, model, figures)
+    curves = compute_curves(built)
+    title = (
+        f"{Path(args.config).name}: {type(built.optimizer).__name__}, {groups_count(built)} "
+        f"({args.model})\n{run_summary(built, figures)}"
+    )
+    figure = curves_figure(curves, built.groups, title=title, log_lr=args.log)
+    output = save_png(figure, args.output or f"{Path(args.config).stem}-curves.png")
+    width = max(20, min(72, console().width - 16))
+    for line in terminal_summary(curves, built.groups, width=width):
+        print(line)
+    print(f"wrote {output}")
+    return 0
+
+
+COMMAND = Command(
+    "plot",
+    "Plot lr, momentum (or beta1) and weight decay of every param group at every update, to a PNG and to the terminal.",
+    "  optiplug plot recipe.yaml -o curves.png --epochs 90 --steps-per-epoch 500 --log",
+    configure_parser,
+    run,
+)

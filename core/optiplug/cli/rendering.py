@@ -1,0 +1,125 @@
+"""What the commands show: the console, tables of param groups and plugins, one-line summaries, warnings."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optiplug.cli.parser import PROG
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from optiplug.engine.built_result import Built, GroupSummary
+    from optiplug.recipe.model import RunConfig
+
+STATUS_STYLES = {"loaded": "green", "blocked": "yellow"}
+"""The colour of a plugin's status in ``optiplug plugins`` (any other status: bold red)."""
+
+
+def console() -> Console:
+    """A rich console for the commands' tables and progress bars (no highlighting, no soft wrapping)."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+@contextmanager
+def reported_warnings(show: bool = True) -> Iterator[None]:
+    """Show warnings raised inside (a rule matching nothing) as ``optiplug: warning:`` lines, or drop them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught if show else ():
+        print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
+
+
+def write_output(text: str, output: str | None) -> None:
+    """``text`` to the file ``output`` (saying so on stderr), or to stdout when None."""
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def format_option(value: Any) -> str:
+    """A group option's value, short: floats to 6 significant digits, sequences in parentheses."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(format_option(v) for v in value) + ")"
+    return str(value)
+
+
+def groups_table(groups: Sequence[GroupSummary], title: str) -> Table:
+    """A rich table of param groups: index, rules, tensors, elements, options, a few parameter names."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left")
+    for column, justify in (("#", "right"), ("rules", "left"), ("tensors", "right"), ("elements", "right")):
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table.add_column("options at update 0", overflow="fold")
+    table.add_column("parameters", overflow="fold")
+    for group in groups:
+        options = "\n".join(f"{k}={format_option(v)}" for k, v in group.options.items())
+        names = ", ".join(group.names[:3]) + (f", … (+{len(group.names) - 3})" if len(group.names) > 3 else "")
+        table.add_row(
+            str(group.index),
+            Text("\n".join(group.rules)),
+            str(group.tensors),
+            f"{group.elements:,}",
+            Text(options),
+            Text(names),
+        )
+    return table
+
+
+def plugins_table(rows: Sequence[dict[str, Any]]) -> Table:
+    """A rich table of plugins, from the rows ``optiplug plugins --json`` prints."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="optiplug plugins", title_justify="left", show_lines=True)
+    for column in ("name", "distribution", "version", "status", "provides"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        status = Text(row["status"], style=STATUS_STYLES.get(row["status"], "bold red"))
+        provides = "\n".join(f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in row["provides"].items())
+        if row["error"]:
+            provides = f"{provides}\nerror: {row['error']}".strip()
+        table.add_row(row["name"], row["distribution"], row["version"] or "-", status, Text(provides or "-"))
+    return table
+
+
+def groups_count(built: Built) -> str:
+    """``1 param group``, ``3 param groups``."""
+    count = len(built.groups)
+    return f"{count} param group" + ("s" if count != 1 else "")
+
+
+def run_summary(built: Built, figures: RunConfig) -> str:
+    """The run's length (and batch): ``800 updates = 16 epochs × 50 updates/epoch, batch 32 × 8 devices``."""
+    clock = built.clock
+    if clock.total_steps is None:
+        per_epoch = clock.steps_per_epoch
+        return f"an open-ended run, {per_epoch} update{'s' if per_epoch != 1 else ''} per epoch"
+    epochs = clock.total_steps / clock.steps_per_epoch
+    length = f"{clock.total_steps:,.0f} updates = {epochs:g} epochs × {clock.steps_per_epoch:,} updates/epoch"
+    return length + batch_summary(built, figures)
+
+
+def batch_summary(built: Built, figures: RunConfig) -> str:
+    """``, batch 32 × 64 devices`` when the run's batch is known (it is what lr scaling used)."""
+    run = built.recipe.run
+    per_device = figures.batch_size_per_device or run.batch_size_per_device
+    world = figures.world_size or run.world_size or 1
+    if per_device is None:
+        return ""
+    return f", batch {per_device}" + (f" × {world} devices" if world > 1 else "")
