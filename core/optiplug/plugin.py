@@ -16,26 +16,14 @@ and may move. What is here is stable:
   :func:`build_schedule`, :class:`ValueTable`);
 - the errors and their message helpers (:func:`did_you_mean`, :func:`join_path`).
 
-A schedule plugin in full::
+A plugin module is hook functions marked with :data:`hookimpl`, each returning records
+(the hooks, each with an example: :mod:`optiplug.plugin_system.hookspecs`)::
 
-    import attrs
-    from optiplug.plugin import ScheduleSpec, help_field, hookimpl, positive
-
-    @attrs.frozen
-    class HalfLife:
-        start_value: float = help_field("Value at update 0.")
-        half_life: float = help_field("Updates to halve the value.", validator=positive())
-
-    class HalfLifeSchedule:
-        def __init__(self, config, context):
-            self.config = config  # context.clock has the run's length, for progress()
-
-        def values(self, steps):
-            return self.config.start_value * 0.5 ** (steps / self.config.half_life)
+    from optiplug.plugin import OptimizerSpec, hookimpl
 
     @hookimpl
-    def optiplug_schedules():
-        return [ScheduleSpec("half_life", HalfLife, HalfLifeSchedule)]
+    def optiplug_optimizers():
+        return [OptimizerSpec(name="lion", factory=Lion, description="Lion (Chen et al., 2023)")]
 """
 
 from __future__ import annotations
