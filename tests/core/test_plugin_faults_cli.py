@@ -1,8 +1,9 @@
 """Broken, conflicting and blocked plugins as ``optiplug plugins`` shows them, with real (fake) distributions.
 
 A plugin that fails at import or in a hook is listed with its distribution and its
-error while every other command keeps working; two plugins providing one name stop
-the command with one line naming both distributions; ``OPTIPLUG_DISABLE_PLUGINS``
+error while every other command keeps working; two plugins providing one name are
+listed with every clash, and only a config using that name fails, with one line naming
+both distributions and the ``OPTIPLUG_DISABLE_PLUGINS`` value that resolves it; ``OPTIPLUG_DISABLE_PLUGINS``
 blocks a plugin by name without importing it.
 """
 
@@ -91,15 +92,43 @@ def test_a_hook_raising_while_registering_is_listed_the_same_way(fake_distributi
     the_rest_works(capsys, tmp_path)
 
 
-def test_two_plugins_providing_one_name_stop_with_one_line_naming_both(fake_distribution, capsys):
+def test_two_plugins_providing_one_name_are_all_listed_with_every_clash(
+    fake_distribution, capsys, monkeypatch, tmp_path
+):
     fake_distribution("optiplug-lion", {"lion": "lion_plugin"}, {"lion_plugin": LION})
     fake_distribution("optiplug-lion-fork", {"lionfork": "lionfork_plugin"}, {"lionfork_plugin": LION})
-    assert main(["plugins"]) == 1
+    fake_distribution("optiplug-sgd", {"mysgd": "mysgd_plugin"}, {"mysgd_plugin": LION.replace('"lion"', '"SGD"')})
+    rows = plugin_rows(capsys)
+    assert rows["lion"]["status"] == rows["lionfork"]["status"] == "loaded"
+    assert rows["lionfork"]["provides"] == {"optimizers": ["lion"]}
+    assert len(rows["lion"]["clashes"]) == 1 and "OPTIPLUG_DISABLE_PLUGINS=lionfork" in rows["lion"]["clashes"][0]
+    assert len(rows["torch"]["clashes"]) == 1 and "optimizer 'SGD'" in rows["torch"]["clashes"][0]
+    table = plugin_table(capsys, monkeypatch)
+    assert "2 names provided by several plugins" in table
+    assert "optimizer 'lion' is provided twice: by plugin 'lion' (optiplug-lion) and by plugin 'lionfork'" in table
+    assert "OPTIPLUG_DISABLE_PLUGINS=mysgd keeps plugin 'torch'" in table
+    adam = tmp_path / "adam.yaml"
+    adam.write_text("optimizer: {name: adam, lr: 0.1}\n")
+    assert main(["check", str(adam)]) == 0  # a name nobody else provides still builds
+
+
+def test_a_config_using_a_clashing_name_fails_naming_both_and_the_fix(fake_distribution, capsys, monkeypatch, tmp_path):
+    fake_distribution("optiplug-lion", {"lion": "lion_plugin"}, {"lion_plugin": LION})
+    fake_distribution("optiplug-lion-fork", {"lionfork": "lionfork_plugin"}, {"lionfork_plugin": LION})
+    monkeypatch.setenv("OPTIPLUG_DISABLE_PLUGINS", "cyclic")
+    optiplug.plugin_system.host.reset()
+    config = tmp_path / "lion.yaml"
+    config.write_text("optimizer: {name: lion, lr: 0.1}\n")
+    assert main(["check", str(config)]) == 1
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in captured.err
-    assert lines[0].startswith("optiplug: error: optimizer 'lion' is provided twice")
+    assert lines[0].startswith("optiplug: error: optimizer.name: optimizer 'lion' is provided twice")
     assert "plugin 'lion' (optiplug-lion)" in lines[0] and "plugin 'lionfork' (optiplug-lion-fork)" in lines[0]
+    assert "OPTIPLUG_DISABLE_PLUGINS=cyclic,lionfork keeps plugin 'lion'" in lines[0]
+    monkeypatch.setenv("OPTIPLUG_DISABLE_PLUGINS", "cyclic,lionfork")
+    optiplug.plugin_system.host.reset()
+    assert main(["check", str(config)]) == 0
 
 
 def test_blocking_one_of_two_conflicting_plugins_resolves_the_conflict(fake_distribution, capsys, monkeypatch):

@@ -7,6 +7,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 
 import optiplug
 from optiplug.plugin_system.catalogues import Registry
@@ -95,23 +96,41 @@ def test_wrong_record_type_is_blamed_on_the_plugin(fake_distribution):
     assert "expected OptimizerSpec records" in record.error
 
 
-def test_two_plugins_providing_one_name_fail_naming_both(fake_distribution):
+def test_two_plugins_providing_one_name_fail_naming_both_only_when_the_name_is_used(fake_distribution):
     fake_distribution("optiplug-lion", {"lion": "lion_plugin"}, {"lion_plugin": LION})
     fake_distribution("optiplug-lion2", {"lion2": "lion2_plugin"}, {"lion2_plugin": LION})
+    registry = optiplug.get_registry()
+    assert [(c.kind, c.name) for c in registry.clashes()] == [("optimizer", "lion")]
+    assert "sgd" in registry.optimizers and registry.optimizers.get("sgd")
     with pytest.raises(optiplug.PluginError) as info:
-        optiplug.get_registry()
+        registry.optimizers.get("lion", "optimizer.name")
     message = str(info.value)
-    assert "optimizer 'lion'" in message
+    assert message.startswith("optimizer.name: optimizer 'lion' is provided twice")
     assert "optiplug-lion" in message and "optiplug-lion2" in message
+    assert "OPTIPLUG_DISABLE_PLUGINS=lion2 keeps plugin 'lion'" in message
+    assert "OPTIPLUG_DISABLE_PLUGINS=lion keeps plugin 'lion2'" in message
+    with pytest.raises(optiplug.ConfigError, match="optimizer.name: optimizer 'lion' is provided twice"):
+        optiplug.build({"optimizer": {"name": "LION", "lr": 0.1}}, torch.nn.Linear(2, 1))
 
 
 def test_shadowing_a_builtin_name_is_a_conflict(fake_distribution):
     source = LION.replace('name="lion"', 'name="SGD"')
     fake_distribution("optiplug-sgd", {"mysgd": "mysgd_plugin"}, {"mysgd_plugin": source})
-    with pytest.raises(optiplug.PluginError, match=r"optimizer 'SGD' is provided twice") as info:
-        optiplug.get_registry()
+    with pytest.raises(optiplug.ConfigError, match=r"optimizer 'SGD' is provided twice") as info:
+        optiplug.build({"optimizer": {"name": "sgd", "lr": 0.1}}, torch.nn.Linear(2, 1))
     assert "plugin 'torch' (optiplug)" in str(info.value)
     assert "plugin 'mysgd' (optiplug-sgd)" in str(info.value)
+    assert optiplug.build({"optimizer": {"name": "adam", "lr": 0.1}}, torch.nn.Linear(2, 1)).optimizer
+
+
+def test_two_entry_points_of_one_name_keep_the_first_and_list_the_second_as_failed(fake_distribution):
+    fake_distribution("optiplug-lion", {"lion": "lion_plugin"}, {"lion_plugin": LION})
+    fake_distribution("optiplug-lion-again", {"lion": "lion_again_plugin"}, {"lion_again_plugin": LION})
+    records = {r.name: r for r in optiplug.get_registry().plugins}
+    failed = [r for r in records.values() if r.name.startswith("lion (")]
+    assert records["lion"].status == "loaded" and len(failed) == 1 and failed[0].status == "failed"
+    assert "another plugin named 'lion' is loaded" in (failed[0].error or "")
+    assert optiplug.get_registry().optimizers.get("lion")
 
 
 def test_block_by_environment_variable(fake_distribution, monkeypatch):

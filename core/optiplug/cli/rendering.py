@@ -94,6 +94,8 @@ def plugins_table(rows: Sequence[dict[str, Any]]) -> Table:
         provides = "\n".join(f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in row["provides"].items())
         if row["error"]:
             provides = f"{provides}\nerror: {row['error']}".strip()
+        if row.get("clashes"):
+            provides = f"{provides}\nclash: {len(row['clashes'])} name(s) also provided by another plugin (below)"
         table.add_row(row["name"], row["distribution"], row["version"] or "-", status, Text(provides or "-"))
     return table
 

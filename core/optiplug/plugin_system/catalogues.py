@@ -2,8 +2,10 @@
 
 The registry asks every plugin's hooks once, plugin by plugin, so a hook that raises
 is blamed on its plugin (which is then marked failed) and the rest still load. Two
-plugins providing one name is a :class:`~optiplug.PluginError` naming both
-distributions.
+plugins providing one name is a clash: the registry still fills (``optiplug plugins``
+lists every clash at once, :meth:`Registry.clashes`), and only a lookup of that name
+fails, with a :class:`~optiplug.PluginError` naming both distributions and the
+``OPTIPLUG_DISABLE_PLUGINS`` value that keeps one of them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from optiplug.errors import ConfigError, PluginError, closest
-from optiplug.plugin_system.manager import OptiplugPluginManager, PluginRecord, short_error
+from optiplug.plugin_system.manager import (
+    DISABLE_ENV,
+    OptiplugPluginManager,
+    PluginRecord,
+    blocked_from_env,
+    short_error,
+)
 from optiplug.plugin_system.records import (
     RECORD_TYPES,
     DialectSpec,
@@ -38,6 +46,30 @@ class Provided(Generic[T]):
     distribution: str
 
 
+class ClashError(ConfigError, PluginError):
+    """A config uses a name several plugins provide: both a ConfigError (at the config path) and a PluginError."""
+
+
+@attrs.frozen
+class Clash:
+    """One name provided by several plugins: using it fails until all but one are blocked."""
+
+    kind: str
+    name: str
+    providers: tuple[Provided[Any], ...]
+
+    def message(self) -> str:
+        """What is wrong and the ``OPTIPLUG_DISABLE_PLUGINS`` values that resolve it, one per provider kept."""
+        times = "twice" if len(self.providers) == 2 else f"{len(self.providers)} times"
+        by = " and ".join(f"by plugin {p.plugin!r} ({p.distribution})" for p in self.providers)
+        already = sorted(blocked_from_env())
+        keeps = []
+        for kept in self.providers:
+            others = [p.plugin for p in self.providers if p.plugin != kept.plugin]
+            keeps.append(f"{DISABLE_ENV}={','.join([*already, *others])} keeps plugin {kept.plugin!r}")
+        return f"{self.kind} {self.name!r} is provided {times}: {by}; to use it, block all but one: " + ", ".join(keeps)
+
+
 class Catalogue(Generic[T]):
     """Records of one kind by name; lookups fail with a ConfigError that suggests names."""
 
@@ -45,21 +77,23 @@ class Catalogue(Generic[T]):
         self.kind = kind
         self._fold = fold_case
         self._entries: dict[str, Provided[T]] = {}
+        self._clashes: dict[str, Clash] = {}
         self._broken = broken
 
     def _key(self, name: str) -> str:
         return name.lower() if self._fold else name
 
     def add(self, name: str, item: Provided[T], aliases: tuple[str, ...] = ()) -> None:
-        """Add ``item`` under ``name`` (and its aliases); a name taken by another plugin raises."""
+        """Add ``item`` under ``name`` (and its aliases); a name taken by another plugin becomes a clash."""
         for key in (name, *aliases):
-            old = self._entries.get(self._key(key))
+            folded = self._key(key)
+            old = self._entries.get(folded)
             if old is not None and old.plugin != item.plugin:
-                raise PluginError(
-                    f"{self.kind} {key!r} is provided twice: by plugin {old.plugin!r} ({old.distribution}) "
-                    f"and by plugin {item.plugin!r} ({item.distribution})"
-                )
-            self._entries[self._key(key)] = item
+                clash = self._clashes.get(folded) or Clash(self.kind, key, (old,))
+                kept = tuple(p for p in clash.providers if p.plugin != item.plugin)
+                self._clashes[folded] = attrs.evolve(clash, providers=(*kept, item))
+                continue
+            self._entries[folded] = item
 
     def get(self, name: object, path: str = "") -> T:
         """The record named ``name``, or a ConfigError at ``path`` listing the known names."""
@@ -72,7 +106,14 @@ class Catalogue(Generic[T]):
         found = self._entries.get(self._key(name))
         if found is None:
             raise ConfigError(self._unknown(name), path)
+        clash = self._clashes.get(self._key(name))
+        if clash is not None:
+            raise ClashError(clash.message(), path)
         return found
+
+    def clashes(self) -> list[Clash]:
+        """The names several plugins provide, by name."""
+        return sorted(self._clashes.values(), key=lambda c: self._key(c.name))
 
     def _unknown(self, name: str) -> str:
         known = self.names()
@@ -165,10 +206,15 @@ class Registry:
         return list(self.plugin_manager.records.values())
 
     def provided_by(self, plugin_name: str) -> dict[str, list[str]]:
-        """What a plugin provides, by catalogue label (for ``optiplug plugins``)."""
+        """What a plugin provides, by catalogue label (for ``optiplug plugins``), clashing names included."""
         out: dict[str, list[str]] = {}
         for kind, catalogue in self.catalogues():
-            names = sorted(p.record.name for p in catalogue if p.plugin == plugin_name)
+            providers = [*catalogue, *(p for clash in catalogue.clashes() for p in clash.providers)]
+            names = sorted({p.record.name for p in providers if p.plugin == plugin_name})
             if names:
                 out[kind.label] = names
         return out
+
+    def clashes(self) -> list[Clash]:
+        """Every name several plugins provide, catalogue by catalogue."""
+        return [clash for _, catalogue in self.catalogues() for clash in catalogue.clashes()]

@@ -18,7 +18,6 @@ from typing import Any, Literal
 import attrs
 import pluggy
 
-from optiplug.errors import PluginError
 from optiplug.plugin_system import hookspecs
 from optiplug.plugin_system.markers import PROJECT
 
@@ -91,10 +90,19 @@ def _load_entry_point(pm: OptiplugPluginManager, ep: metadata.EntryPoint) -> Non
 
 
 def register(pm: OptiplugPluginManager, plugin: Any, name: str, distribution: str, version: str = "") -> None:
-    """Register ``plugin`` under ``name``, recording a failure instead of raising."""
+    """Register ``plugin`` under ``name``, recording a failure instead of raising.
+
+    A second plugin of a name already loaded is recorded as failed, under
+    ``name (distribution)``, and the first one stays.
+    """
     if name in pm.records and pm.records[name].status == "loaded":
         other = pm.records[name].distribution
-        raise PluginError(f"two plugins are named {name!r}: from {other} and from {distribution}")
+        error = (
+            f"another plugin named {name!r} is loaded, from {other}; plugin names must differ: "
+            f"uninstall {distribution} or {other}"
+        )
+        pm.record(PluginRecord(f"{name} ({distribution})", distribution, version, "failed", error))
+        return
     if pm.is_blocked(name):
         pm.record(PluginRecord(name, distribution, version, "blocked"))
         return

@@ -18,21 +18,37 @@ def configure_parser(sub: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the plugins as a table, or as JSON with ``--json``."""
+    """Print the plugins as a table, then every name clash; or as JSON with ``--json``.
+
+    A clash does not stop the command: every plugin is listed, each clash names the
+    ``OPTIPLUG_DISABLE_PLUGINS`` values that resolve it.
+    """
     from optiplug.cli.rendering import console, plugins_table
     from optiplug.plugin_system.host import get_registry
 
-    rows = plugin_rows(get_registry())
+    registry = get_registry()
+    rows = plugin_rows(registry)
     if args.json:
         print(json.dumps(rows, indent=2))
-    else:
-        console().print(plugins_table(rows))
+        return 0
+    out = console()
+    out.print(plugins_table(rows))
+    clashes = registry.clashes()
+    if clashes:
+        count = f"{len(clashes)} name{'s' if len(clashes) != 1 else ''}"
+        out.print(f"{count} provided by several plugins (a config using one fails until all but one are blocked):")
+        for clash in clashes:
+            out.print(f"  - {clash.message()}", soft_wrap=True)
     return 0
 
 
 def plugin_rows(registry: Registry) -> list[dict[str, Any]]:
-    """One row per plugin, by name: distribution, version, status, what it provides (by record key), its error."""
+    """One row per plugin, by name: distribution, version, status, what it provides (by record key), its error.
+
+    ``clashes`` holds a message for each name the plugin provides that another plugin provides too.
+    """
     keys = {kind.label: kind.key for kind, _ in registry.catalogues()}
+    clashes = registry.clashes()
     return [
         {
             "name": plugin.name,
@@ -41,6 +57,7 @@ def plugin_rows(registry: Registry) -> list[dict[str, Any]]:
             "status": plugin.status,
             "provides": {keys.get(label, label): names for label, names in registry.provided_by(plugin.name).items()},
             "error": plugin.error,
+            "clashes": [c.message() for c in clashes if any(p.plugin == plugin.name for p in c.providers)],
         }
         for plugin in sorted(registry.plugins, key=lambda p: p.name)
     ]
