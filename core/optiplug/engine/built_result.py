@@ -51,7 +51,19 @@ class Built:
     backpropagates, and on every accumulation boundary unscales (with a GradScaler),
     clips, steps the optimizer, zeroes the gradients and steps the scheduler. An update
     whose gradients are not finite is skipped (optimizer and schedule), with a warning.
+
+    Set ``sync_free = True`` to keep the step free of host synchronisation (on a GPU):
+    the finiteness check, the skip and the count of skipped updates then stay on the
+    device. A non-finite update still leaves parameters and optimizer state unchanged
+    (torch's fused optimizers skip inside their kernel, as with a GradScaler; any other
+    optimizer is stepped and then restored from a copy of its parameters and state), but
+    the schedule advances, ``step`` returns True on every boundary and no warning is
+    given: read ``skipped_updates`` (one host read) when you want the count. The first
+    update, which creates the optimizer state, is still checked on the host.
     """
+
+    FUSED_SKIP = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adagrad)
+    """Optimizers that skip a step themselves when given ``found_inf`` (with ``fused=True``)."""
 
     def __init__(
         self,
@@ -67,7 +79,10 @@ class Built:
         self.groups = groups
         self.clock = clock
         self.micro_steps = 0
-        self.skipped_updates = 0
+        self._skipped = 0
+        self._skipped_on_device: torch.Tensor | None = None
+        self.sync_free = False
+        self._warm = False
         accumulation = recipe.accumulation
         self.accumulate = accumulation.steps
         self.per_iteration = accumulation.schedule_clock == "iterations"
@@ -80,6 +95,16 @@ class Built:
         lines = [f"Built({type(self.optimizer).__name__}, {len(self.groups)} groups)"]
         lines += [f"  {g}" for g in self.groups]
         return "\n".join(lines)
+
+    @property
+    def skipped_updates(self) -> int:
+        """Updates skipped because their gradients were not finite (a host read in ``sync_free`` mode)."""
+        on_device = 0 if self._skipped_on_device is None else int(self._skipped_on_device.item())
+        return self._skipped + on_device
+
+    @skipped_updates.setter
+    def skipped_updates(self, value: int) -> None:
+        self._skipped, self._skipped_on_device = int(value), None
 
     def loss_factor(self) -> int:
         """What the current micro-batch's loss is divided by (the remainder at the end of the run)."""
@@ -113,6 +138,8 @@ class Built:
     def _update(self, scaler: torch.amp.GradScaler | None) -> bool:
         if scaler is not None:
             scaler.unscale_(self.optimizer)
+        elif self.sync_free and self._warm:
+            return self._update_on_device()
         finite = self._clip_and_check()
         if scaler is not None:
             before, scale = self.scheduler._optimizer_steps, scaler.get_scale()
@@ -125,7 +152,7 @@ class Built:
             self.skipped_updates += not stepped
         elif finite:
             self.optimizer.step()
-            stepped = True
+            stepped = self._warm = True
         else:
             stepped = False
             self._skip()
@@ -141,10 +168,46 @@ class Built:
             stacklevel=4,
         )
 
+    def _update_on_device(self) -> bool:
+        total = self._clipped_norm()
+        if total is None:
+            self.optimizer.step()
+        else:
+            bad = torch.isfinite(total).logical_not_()
+            if self._skipped_on_device is None:
+                self._skipped_on_device = torch.zeros((), dtype=torch.int64, device=bad.device)
+            self._skipped_on_device.add_(bad)
+            self._masked_step(bad)
+        self.optimizer.zero_grad(set_to_none=True)
+        return True
+
+    def _masked_step(self, bad: torch.Tensor) -> None:
+        """Step the optimizer; where ``bad`` (a 0-d bool on the device) holds, nothing changes."""
+        optimizer = self.optimizer
+        if isinstance(optimizer, self.FUSED_SKIP) and optimizer.defaults.get("fused"):
+            optimizer.__dict__["found_inf"] = bad.to(torch.float32)  # read by torch's fused step
+            try:
+                optimizer.step()
+            finally:
+                del optimizer.__dict__["found_inf"]
+            return
+        params = self._params()
+        states = [optimizer.state.get(p, {}) for p in params]
+        tensors = params + [t for state in states for t in state.values() if isinstance(t, torch.Tensor)]
+        saved = [t.detach().clone() for t in tensors]
+        optimizer.step()
+        for new, old in zip(tensors, saved, strict=True):
+            torch.where(bad.to(new.device), old, new.detach(), out=new.detach())
+
     def _clip_and_check(self) -> bool:
+        total = self._clipped_norm()
+        return True if total is None else bool(torch.isfinite(total))
+
+    def _clipped_norm(self) -> torch.Tensor | None:
+        """Clip the gradients as the recipe asks; their total norm (None when no parameter has one)."""
         params = self._params()
         if not params:
-            return True
+            return None
         clip = self.recipe.clip
         if clip is not None and clip.clip_value is not None:
             torch.nn.utils.clip_grad_value_(params, clip.clip_value)
@@ -157,7 +220,7 @@ class Built:
             # Sparse gradients (Embedding(sparse=True)) have no multi-tensor norm kernel.
             norms += [g.coalesce().values().norm() for g in grads if g.is_sparse]
             total = torch.linalg.vector_norm(torch.stack([n.to(torch.float32) for n in norms]))
-        return bool(torch.isfinite(total))
+        return total
 
     def window_open(self) -> bool:
         """Whether micro-batches of an unfinished accumulation window have gradients waiting."""
