@@ -7,9 +7,10 @@ data, log_config, ...) is left alone. The result is a canonical :class:`~optiplu
 whose numbers are MMCV's: the same optimizer, param groups and values at every iteration.
 
 The dialect only translates. What only MMCV's keys can say (an unknown runner, a
-``by_epoch`` hook under an IterBasedRunner, an EpochBasedRunner without the iterations
-per epoch, a ``momentum_config`` for an optimizer with neither momentum nor betas) is
-refused here; everything else is checked once by ``build()``, whose error paths
+``by_epoch`` hook with a warmup under an IterBasedRunner, where MMCV fails, an
+EpochBasedRunner without the iterations per epoch, a ``momentum_config`` for an
+optimizer with neither momentum nor betas) is refused here; a key MMCV ignores is a
+warning (:mod:`optiplug_mmcv.ignored_keys`); everything else is checked once by ``build()``, whose error paths
 :data:`PATHS` renames to this dialect's keys (``schedules.lr`` -> ``lr_config``).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +26,7 @@ from optiplug.plugin import (
     ConfigError,
     DialectContext,
     OptimizerConfig,
+    OptiplugWarning,
     Recipe,
     RegistryView,
     RuleConfig,
@@ -33,7 +36,7 @@ from optiplug.plugin import (
 )
 from optiplug_mmcv.optimizer_config import read_optimizer_config
 from optiplug_mmcv.paramwise import ParamwiseCfg, check_decay_base, paramwise_options_rules
-from optiplug_mmcv.runner import RunLength, read_run_length
+from optiplug_mmcv.runner import RunLength, hook_defaults, read_run_length
 
 LR_POLICIES = {
     "Fixed": "mmcv_fixed",
@@ -145,10 +148,9 @@ def read_schedule(
             raise ConfigError(
                 f"not an argument of MMCV's {key} hooks; {key} is the policy and its arguments", f"{key}.{extra}"
             )
-    rest = {k: v for k, v in value.items() if k != "policy"}
+    rest = {k: v for k, v in hook_defaults(value, key, run).items() if k != "policy"}
     schedule = structure_config({"name": name, **rest}, ScheduleConfig, registry, key)
-    _check_runner(schedule.params, run, key)
-    return schedule
+    return _moved_by_runner(schedule, run, key)
 
 
 def policy_name(value: Any, policies: Mapping[str, str], path: str) -> str:
@@ -164,17 +166,33 @@ def policy_name(value: Any, policies: Mapping[str, str], path: str) -> str:
     return found
 
 
-def _check_runner(params: Any, run: RunLength, key: str) -> None:
+def _moved_by_runner(schedule: ScheduleConfig, run: RunLength, key: str) -> ScheduleConfig | None:
+    """The schedule an IterBasedRunner runs: none for a ``by_epoch`` hook, which it never moves.
+
+    An IterBasedRunner calls no ``before_train_epoch``, so a ``by_epoch`` hook keeps the
+    optimizer's value (MMCV raises at the first iteration when such a hook has a warmup).
+    """
+    params = schedule.params
     if not run.iter_based:
-        return
-    if getattr(params, "by_epoch", False):
+        return schedule
+    if getattr(params, "warmup_by_epoch", False) and getattr(params, "warmup", None) is not None:
+        raise ConfigError("an IterBasedRunner has no epochs; give warmup_iters in iterations", f"{key}.warmup_by_epoch")
+    if not getattr(params, "by_epoch", False):
+        return schedule
+    if getattr(params, "warmup", None) is not None:
         raise ConfigError(
-            "an IterBasedRunner has no epochs, so MMCV never moves a by_epoch hook there; set by_epoch=False "
-            "(it defaults to True)",
+            "an IterBasedRunner never starts a by_epoch hook's epoch, so MMCV fails at the first warmup iteration; "
+            "set by_epoch=False",
             f"{key}.by_epoch",
         )
-    if getattr(params, "warmup_by_epoch", False):
-        raise ConfigError("an IterBasedRunner has no epochs; give warmup_iters in iterations", f"{key}.warmup_by_epoch")
+    option = "momentum" if key == "momentum_config" else "lr"
+    warnings.warn(
+        f"{key}: an IterBasedRunner never moves a by_epoch hook (it has no epochs), so MMCV keeps the optimizer's "
+        f"{option} throughout, and so does optiplug; set by_epoch=False to schedule it",
+        OptiplugWarning,
+        stacklevel=2,
+    )
+    return None
 
 
 def _check_momentum_target(optimizer: OptimizerConfig, registry: RegistryView) -> None:

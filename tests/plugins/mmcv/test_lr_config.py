@@ -374,14 +374,18 @@ def test_epochs_with_an_iter_based_runner_are_refused(key, linear_model):
     assert "IterBasedRunner" in str(caught.value)
 
 
-def test_by_epoch_default_is_refused_with_an_iter_based_runner(linear_model):
+def test_by_epoch_defaults_to_false_with_an_iter_based_runner(linear_model, mmcv):
+    # IterBasedRunner.register_training_hooks: lr_config.setdefault('by_epoch', False).
     config = dict(
         optimizer=dict(type="SGD", lr=0.1),
         lr_config=dict(policy="Step", step=3),
         runner=dict(type="IterBasedRunner", max_iters=10),
     )
-    with pytest.raises(ConfigError, match="defaults to True"):
-        optiplug.build(config, linear_model)
+    built = optiplug.build(config, linear_model)
+    expected = mmcv.simulate(mmcv.lr_policy("Step", step=3), [0.1], L=10, T=10, by_epoch=False)
+    assert [v for row in mmcv.record(built, linear_model, 10) for v in row] == pytest.approx(
+        [v for row in expected for v in row], rel=1e-12
+    )
 
 
 def test_epoch_runner_needs_the_epoch_length(linear_model):
