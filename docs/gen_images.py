@@ -228,6 +228,76 @@ def _legend(axes: Any) -> None:
     axes.text(x, y - 0.88, rules, va="center", fontsize=9.5, style="italic")
 
 
+def wsd() -> None:
+    """The ``wsd`` cooldown shapes and cooldowns branched from one run (wsd.png, docs/plugins/wsd.md)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from torch import nn
+
+    import optiplug
+    import optiplug_wsd
+    from optiplug.tooling.curves import compute_curves
+
+    run = {"optimizer": {"name": "AdamW", "lr": 1e-3}, "run": {"total_steps": 10_000}}
+    lr = {"name": "wsd", "value": 1e-3, "warmup": 0.05, "decay": 0.2}
+    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    shapes, branches = figure.subplots(1, 2)
+    for shape in ("linear", "cosine", "1-sqrt"):
+        recipe = run | {"schedules": {"lr": lr | {"decay_shape": shape}}}
+        shapes.plot(compute_curves(optiplug.build(recipe, nn.Linear(2, 1))).values["lr"][0], label=shape)
+    shapes.set(title="wsd: warmup 0.05, decay 0.2", xlabel="update", ylabel="lr")
+    shapes.legend(title="decay_shape")
+    long = run | {"schedules": {"lr": lr | {"decay_shape": "1-sqrt"}}}
+    branches.plot(compute_curves(optiplug.build(long, nn.Linear(2, 1))).values["lr"][0], color="black", label="the run")
+    for at in (2_000, 4_000, 6_000):
+        branch = optiplug_wsd.cooldown_recipe(long, at)
+        values = compute_curves(optiplug.build(branch, nn.Linear(2, 1))).values["lr"][0]
+        branches.plot(range(at, len(values)), values[at:], linestyle="--", label=f"cooldown_recipe(at={at})")
+    branches.set(title="cooldowns branched from the stable phase", xlabel="update")
+    branches.legend()
+    figure.savefig(IMAGES / "wsd.png", dpi=110)
+    print(f"wrote {(IMAGES / 'wsd.png').relative_to(ROOT)}")
+
+
+def schedulefree() -> None:
+    """A schedule-free AdamW's loss at the train point y and at the average x (schedulefree.png)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch
+    from matplotlib.figure import Figure
+    from torch import nn
+
+    import optiplug
+
+    torch.manual_seed(0)
+    inputs = torch.randn(512, 16)
+    targets = inputs @ torch.randn(16, 1) + 0.3 * torch.randn(512, 1)
+    model = nn.Linear(16, 1)
+    recipe = {"optimizer": {"name": "schedulefree_adamw", "lr": 0.05, "warmup_steps": 20}}
+    built = optiplug.build(recipe, model)
+    at_y, at_x = [], []
+    for step in range(300):
+        rows = torch.randint(0, 512, (16,), generator=torch.Generator().manual_seed(step))
+        loss = nn.functional.mse_loss(model(inputs[rows]), targets[rows])
+        built.step(loss)
+        with torch.no_grad():
+            at_y.append(float(nn.functional.mse_loss(model(inputs), targets)))
+            built.eval(model)
+            at_x.append(float(nn.functional.mse_loss(model(inputs), targets)))
+            built.train(model)
+    figure = Figure(figsize=(6, 3.4), layout="constrained")
+    axes = figure.subplots()
+    axes.plot(at_y, label="train mode: y (where gradients are taken)", alpha=0.7)
+    axes.plot(at_x, label="eval mode: x (the average, what is saved)")
+    axes.set(yscale="log", xlabel="update", ylabel="full-batch loss", title="schedulefree_adamw, lr 0.05, no schedule")
+    axes.legend()
+    figure.savefig(IMAGES / "schedulefree.png", dpi=110)
+    print(f"wrote {(IMAGES / 'schedulefree.png').relative_to(ROOT)}")
+
+
 def with_example_plugin(target: Path) -> None:
     """Install the example plugin into ``target`` and make optiplug find it."""
     import optiplug.plugin_system.host
@@ -250,6 +320,8 @@ def main(only: list[str] | None = None) -> None:
     for name, config, extra in PLOTS:
         plot(name, config, extra)
     demo()
+    wsd()
+    schedulefree()
     with tempfile.TemporaryDirectory() as target:
         with_example_plugin(Path(target))
         for name, config, extra in PLUGIN_PLOTS:

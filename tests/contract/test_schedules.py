@@ -95,6 +95,8 @@ EXAMPLES: dict[str, Example] = {
     ),
     "cosine_warm_restart": Example({"start_value": 0.1, "end_value": 0.0, "restart_interval_length": 0.5}),
     "mmcv_cosine_restart": Example({"periods": [2, 4], "restart_weights": [1.0, 0.5], "min_lr": 0.0}),
+    # optiplug_wsd (docs/plugins/wsd.md)
+    "wsd": Example({"value": 0.1, "warmup": 0.1, "decay": 0.2, "decay_shape": "1-sqrt"}),
 }
 
 SCHEDULES = entry_point_names("schedules")

@@ -72,7 +72,7 @@ def test_optiplug_plugins_lists_it(plugin, capsys):
         "distribution": "optiplug-example-plugin",
         "version": "0.1.0",
         "status": "loaded",
-        "provides": {"optimizers": ["lion"], "schedules": ["wsd"], "scaling_rules": ["wsd"]},
+        "provides": {"optimizers": ["lion"], "schedules": ["trapezoid"], "scaling_rules": ["trapezoid"]},
         "error": None,
     }
 
@@ -92,7 +92,7 @@ RECIPE = {
     "rules": [{"kind": "bias", "set": {"weight_decay": 0}}],
     "schedules": {
         "lr": {
-            "name": "wsd",
+            "name": "trapezoid",
             "peak_value": 0.01,
             "warmup_fraction": 0.25,
             "decay_fraction": 0.5,

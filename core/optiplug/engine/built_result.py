@@ -121,6 +121,7 @@ class Built:
 
     def step(self, loss: torch.Tensor, scaler: torch.amp.GradScaler | None = None) -> bool:
         """Backpropagate one micro-batch; update on accumulation boundaries. Returns whether it updated."""
+        _refuse_eval_mode(self.optimizer)
         scaled = loss / self.loss_factor() if self.accumulate > 1 else loss
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
         boundary = self.is_boundary()
@@ -226,6 +227,30 @@ class Built:
         """Whether micro-batches of an unfinished accumulation window have gradients waiting."""
         return self.accumulate > 1 and self.micro_steps % self.accumulate != 0
 
+    def train(self, model: torch.nn.Module | None = None) -> None:
+        """Train mode: ``model.train()`` (when given) and the optimizer's own train mode, if it has modes.
+
+        A schedule-free optimizer (plugin ``optiplug_schedulefree``) holds two points: in
+        train mode the parameters are the one gradients are taken at, in eval mode the
+        average to evaluate and save. ``train`` / ``eval`` switch it with the model (found
+        through wrappers such as LARC); for an optimizer without modes they switch the
+        model only.
+        """
+        if model is not None:
+            model.train()
+        _switch_mode(self.optimizer, "train")
+
+    def eval(self, model: torch.nn.Module | None = None) -> None:
+        """Eval mode: ``model.eval()`` (when given) and the optimizer's eval mode if it has one (see :meth:`train`)."""
+        if model is not None:
+            model.eval()
+        _switch_mode(self.optimizer, "eval")
+
+    @property
+    def optimizer_mode(self) -> str | None:
+        """``"train"`` or ``"eval"`` for an optimizer with modes (schedule-free), None for any other."""
+        return _mode_of(self.optimizer)
+
     def _trained_params(self) -> list[torch.Tensor]:
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
@@ -236,7 +261,12 @@ class Built:
         ``accumulated_grads`` holds a copy of each parameter's ``.grad`` (None where it has
         none), in the optimizer's parameter order, so a resumed run finishes the window with
         the same sum. On a window boundary there is nothing to carry (the key holds None).
+
+        An optimizer with modes (schedule-free) is put in eval mode first, and left there:
+        the checkpoint, and the model's weights saved with it, are the evaluated average.
+        Call :meth:`train` before the next training forward pass (``step`` refuses until then).
         """
+        _switch_mode(self.optimizer, "eval")
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -285,3 +315,39 @@ class Built:
                     f"the parameter {tuple(param.shape)}"
                 )
         return list(grads)
+
+
+def _with_modes(optimizer: Any) -> Any:
+    """The optimizer, or the one it wraps (``.optimizer`` / ``.optim``), that has ``train()`` and ``eval()``."""
+    seen: set[int] = set()
+    while optimizer is not None and id(optimizer) not in seen:
+        seen.add(id(optimizer))
+        if callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None)):
+            return optimizer
+        optimizer = getattr(optimizer, "optimizer", None) or getattr(optimizer, "optim", None)
+    return None
+
+
+def _switch_mode(optimizer: Optimizer, mode: str) -> None:
+    inner = _with_modes(optimizer)
+    if inner is not None and _mode_of(optimizer) != mode:
+        getattr(inner, mode)()
+
+
+def _mode_of(optimizer: Optimizer) -> str | None:
+    """The mode of an optimizer with modes: its ``train_mode`` (attribute, or of its first group, as schedulefree)."""
+    inner = _with_modes(optimizer)
+    if inner is None:
+        return None
+    flag = getattr(inner, "train_mode", None)
+    if flag is None and inner.param_groups:
+        flag = inner.param_groups[0].get("train_mode")
+    return None if flag is None else ("train" if flag else "eval")
+
+
+def _refuse_eval_mode(optimizer: Optimizer) -> None:
+    if _mode_of(optimizer) == "eval":
+        raise StateError(
+            "the optimizer is in eval mode (built.eval() or built.state_dict() put it there): call "
+            "built.train(model) before the forward pass of the next update"
+        )

@@ -1,7 +1,8 @@
 """optiplug_example: an optiplug plugin from outside the project, as a third party writes one.
 
-It provides the ``lion`` optimizer, the ``wsd`` (warmup-stable-decay) schedule and the
-lr scaling rule of ``wsd``. The hooks only return records; the modules holding the
+It provides the ``lion`` optimizer, the ``trapezoid`` (warmup-stable-decay) schedule and the
+lr scaling rule of ``trapezoid``. (optiplug's own ``wsd`` is first-party, plugin ``optiplug_wsd``;
+the example's schedule has a name of its own, as two plugins cannot register one name.) The hooks only return records; the modules holding the
 optimizer and the schedule are imported inside them, so loading the plugin stays cheap.
 Like every plugin, it imports from :mod:`optiplug.plugin` only: the rest of optiplug is
 private and may move.
@@ -27,7 +28,7 @@ def optiplug_schedules() -> list[ScheduleSpec]:
     """The warmup-stable-decay schedule."""
     from optiplug_example.wsd import WSD, WSDConfig
 
-    return [ScheduleSpec("wsd", WSDConfig, WSD, "linear warmup, constant peak, then a short decay")]
+    return [ScheduleSpec("trapezoid", WSDConfig, WSD, "linear warmup, constant peak, then a short decay")]
 
 
 @hookimpl
@@ -35,4 +36,4 @@ def optiplug_scaling_rules() -> list[ScalingRule]:
     """``lr_scaling`` moves the peak (and the start and end in proportion)."""
     from optiplug_example.wsd import rescale_wsd
 
-    return [ScalingRule("wsd", rescale_wsd, "scale start, peak and end by the same factor")]
+    return [ScalingRule("trapezoid", rescale_wsd, "scale start, peak and end by the same factor")]
