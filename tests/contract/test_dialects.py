@@ -34,6 +34,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "lr_config": {"policy": "step", "step": [2]},
         "runner": {"type": "EpochBasedRunner", "max_epochs": NUM_EPOCHS},
     },
+    # a minimal MMEngine config: optim_wrapper and a chain of schedulers (docs/plugins/mmengine.md)
+    "mmengine": {
+        "optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.01, "weight_decay": 0.0001}},
+        "param_scheduler": [
+            {"type": "LinearLR", "start_factor": 0.1, "by_epoch": False, "end": 2},
+            {"type": "CosineAnnealingLR", "eta_min": 0.0},
+        ],
+        "train_cfg": {"by_epoch": True, "max_epochs": NUM_EPOCHS},
+    },
 }
 
 DIALECTS = entry_point_names("dialects")

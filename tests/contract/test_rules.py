@@ -47,6 +47,8 @@ EXAMPLES: dict[str, Example] = {
     "vissl_frozen": Example({"names": ["embed.weight"]}),
     # optiplug_mmcv: paramwise_cfg's multipliers reach biases and norms
     "mmcv_paramwise": Example({"bias_lr_mult": 2.0, "norm_decay_mult": 0.0}),
+    # optiplug_mmengine: MMEngine's paramwise_cfg, its flat_decay_mult included
+    "mmengine_paramwise": Example({"bias_lr_mult": 2.0, "norm_decay_mult": 0.0, "flat_decay_mult": 0.5}),
     # optiplug_layer_decay: a multiplier for every depth
     "layer_decay": Example({"decay": 0.5, "preset": "timm_vit"}, selects_all=True),
 }

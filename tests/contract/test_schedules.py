@@ -97,6 +97,15 @@ EXAMPLES: dict[str, Example] = {
     "mmcv_cosine_restart": Example({"periods": [2, 4], "restart_weights": [1.0, 0.5], "min_lr": 0.0}),
     # optiplug_wsd (docs/plugins/wsd.md)
     "wsd": Example({"value": 0.1, "warmup": 0.1, "decay": 0.2, "decay_shape": "1-sqrt"}),
+    # optiplug_mmengine (docs/plugins/mmengine.md): a warmup chained with a cosine
+    "mmengine": Example(
+        {
+            "schedulers": [
+                {"kind": "Linear", "start_factor": 0.1, "by_epoch": False, "end": 4},
+                {"kind": "CosineAnnealing", "eta_min_ratio": 0.01, "by_epoch": True},
+            ]
+        }
+    ),
 }
 
 SCHEDULES = entry_point_names("schedules")

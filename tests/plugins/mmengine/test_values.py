@@ -1,0 +1,281 @@
+"""optiplug.build on MMEngine configs gives MMEngine's numbers, per iteration and per parameter.
+
+The reference is MMEngine: its ``build_optim_wrapper`` (DefaultOptimWrapperConstructor) and
+its param schedulers built by its registry, stepping a real torch optimizer (reference.py).
+Groups differ in number (MMEngine makes one per parameter, optiplug merges equal ones), so
+values are compared parameter by parameter.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import pytest
+import torch
+from reference import run_mmengine
+from torch import nn
+
+import optiplug
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+L = 5
+
+
+class Net(nn.Module):
+    """Convs, a norm layer, a depthwise conv, a head, a frozen parameter and a 1-d non-bias parameter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 3, groups=4))
+        self.pos_embed = nn.Parameter(torch.zeros(4))
+        self.frozen = nn.Linear(2, 2)
+        self.frozen.weight.requires_grad_(False)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.backbone(x).mean((2, 3)) + self.pos_embed
+        return self.head(y)
+
+
+def per_param(model: nn.Module, groups: list[dict[str, Any]], option: str) -> dict[str, float]:
+    names = {id(p): n for n, p in model.named_parameters()}
+    out = {}
+    for g in groups:
+        value = g["betas"][0] if option == "betas" else g[option]
+        for p in g["params"]:
+            if id(p) in names:
+                out[names[id(p)]] = value
+    return out
+
+
+def mmengine_trace(config: dict[str, Any], model: nn.Module, option: str, **kw: Any) -> list[dict[str, float]]:
+    """MMEngine's value of ``option`` for each trainable parameter at each iteration."""
+    from mmengine.optim import build_optim_wrapper
+
+    wrapper = build_optim_wrapper(model, copy.deepcopy(config["optim_wrapper"]))
+    order = [[p for p in g["params"]] for g in wrapper.optimizer.param_groups]
+    trace = run_mmengine(config, model, L, option=option, **kw)
+    # Without paramwise_cfg MMEngine hands the optimizer every parameter, frozen ones included (they never
+    # get a gradient); optiplug leaves them out, as MMEngine does with a paramwise_cfg.
+    names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    return [{names[id(p)]: v for ps, v in zip(order, row, strict=True) for p in ps if id(p) in names} for row in trace]
+
+
+def optiplug_trace(config: dict[str, Any], model: nn.Module, option: str, iterations: int, **kw: Any):
+    built = optiplug.build(copy.deepcopy(config), model, steps_per_epoch=L, **kw)
+    trace = []
+    for i in range(iterations):
+        trace.append(per_param(model, built.optimizer.param_groups, option))
+        built.scheduler.set_step(i + 1)
+    return trace, built
+
+
+def assert_same_traces(config: dict[str, Any], option: str = "lr", model: nn.Module | None = None, **kw: Any) -> None:
+    model = model or Net()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = mmengine_trace(config, model, option, batch_size=kw.get("batch_size"))
+    build_kw = {k: v for k, v in kw.items() if k != "batch_size"}
+    ours, _ = optiplug_trace(config, model, option, len(ref), **build_kw)
+    assert len(ours) == len(ref)
+    for i, (a, b) in enumerate(zip(ref, ours, strict=True)):
+        assert a.keys() == b.keys(), i
+        for name in a:
+            assert b[name] == pytest.approx(a[name], rel=1e-12, abs=1e-15), (option, i, name, a[name], b[name])
+
+
+SGD = {"type": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
+PARAMWISE = [
+    {},
+    {"bias_lr_mult": 2.0, "bias_decay_mult": 0.0},
+    {"norm_decay_mult": 0.0, "bias_decay_mult": 0.5, "dwconv_decay_mult": 0.2, "flat_decay_mult": 0.3},
+    {"flat_decay_mult": 0.0, "bias_lr_mult": 3.0},
+    {
+        "custom_keys": {
+            "backbone": {"lr_mult": 0.1},
+            "backbone.1": {"lr_mult": 0.5, "decay_mult": 0.0},
+            "pos_embed": {"decay_mult": 0.0},
+            "head": {"lr_mult": 10.0, "momentum": 0.5},
+        },
+        "bias_lr_mult": 2.0,
+        "norm_decay_mult": 0.3,
+    },
+    # ties between equally long keys: alphabetical order wins
+    {"custom_keys": {"head.b": {"lr_mult": 2.0}, "ead.bi": {"lr_mult": 3.0}}, "bypass_duplicate": True},
+]
+
+
+@pytest.mark.parametrize("paramwise", PARAMWISE)
+@pytest.mark.parametrize("option", ["lr", "weight_decay", "momentum"])
+def test_paramwise_cfg_matches_mmengine(paramwise: dict[str, Any], option: str) -> None:
+    config = {
+        "optim_wrapper": {"optimizer": dict(SGD), "paramwise_cfg": paramwise},
+        "param_scheduler": [{"type": "LinearLR", "start_factor": 0.1, "by_epoch": False, "end": 4}],
+        "train_cfg": {"max_epochs": 2},
+    }
+    assert_same_traces(config, option)
+
+
+def test_no_weight_decay_means_no_flat_decay_multiplier() -> None:
+    config = {
+        "optim_wrapper": {
+            "optimizer": {"type": "SGD", "lr": 0.1},
+            "paramwise_cfg": {"flat_decay_mult": 0.0, "custom_keys": {"head": {"lr_mult": 2.0}}},
+        },
+        "train_cfg": {"max_epochs": 1},
+    }
+    assert_same_traces(config, "lr")
+    assert_same_traces(config, "weight_decay")
+
+
+SCHEDULES = {
+    "warmup_then_epoch_cosine": [
+        {"type": "LinearLR", "start_factor": 0.001, "by_epoch": False, "begin": 0, "end": 12},
+        {"type": "CosineAnnealingLR", "eta_min": 1e-5, "by_epoch": True, "begin": 0},
+    ],
+    "converted_warmup_and_cosine": [
+        {"type": "LinearLR", "start_factor": 0.1, "by_epoch": True, "end": 2, "convert_to_iter_based": True},
+        {
+            "type": "CosineAnnealingLR",
+            "eta_min_ratio": 0.01,
+            "begin": 2,
+            "by_epoch": True,
+            "convert_to_iter_based": True,
+        },
+    ],
+    "one_dict": {"type": "MultiStepLR", "milestones": [3, 5, 5], "gamma": 0.5},
+    "constant_and_step": [
+        {"type": "ConstantLR", "factor": 0.5, "begin": 1, "end": 3},
+        {"type": "StepLR", "step_size": 2, "gamma": 0.3},
+    ],
+    "poly_and_exponential": [
+        {"type": "PolyLR", "eta_min": 1e-4, "power": 0.9, "by_epoch": False},
+        {"type": "ExponentialLR", "gamma": 0.97, "by_epoch": False, "begin": 5, "end": 20},
+    ],
+    "cosine_restart": {
+        "type": "CosineRestartLR",
+        "periods": [10, 20],
+        "restart_weights": [1.0, 0.5],
+        "eta_min": 0.001,
+        "by_epoch": False,
+    },
+    "one_cycle": {"type": "OneCycleLR", "eta_max": 0.5, "by_epoch": False, "pct_start": 0.25, "three_phase": True},
+    "one_cycle_linear": {"type": "OneCycleLR", "eta_max": 0.5, "total_steps": 6, "anneal_strategy": "linear"},
+    "short_cosine_period": {"type": "CosineAnnealingLR", "T_max": 3, "by_epoch": False},
+    "param_form": {"type": "CosineAnnealingParamScheduler", "param_name": "lr", "eta_min": 0.0},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_lr_schedulers_match_mmengine(name: str) -> None:
+    config = {
+        "optim_wrapper": {"optimizer": dict(SGD), "paramwise_cfg": {"bias_lr_mult": 2.0, "norm_decay_mult": 0.0}},
+        "param_scheduler": SCHEDULES[name],
+        "train_cfg": {"by_epoch": True, "max_epochs": 6},
+    }
+    assert_same_traces(config, "lr")
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "option"),
+    [(dict(SGD), "momentum"), ({"type": "AdamW", "lr": 1e-3, "betas": (0.9, 0.999), "weight_decay": 0.05}, "betas")],
+)
+def test_momentum_schedulers_match_mmengine_beta1_for_adam(optimizer: dict[str, Any], option: str) -> None:
+    config = {
+        "optim_wrapper": {"optimizer": optimizer},
+        "param_scheduler": [
+            {"type": "LinearLR", "start_factor": 0.1, "by_epoch": False, "end": 6},
+            {"type": "CosineAnnealingMomentum", "eta_min": 0.85, "by_epoch": False, "begin": 2},
+            {"type": "StepMomentum", "step_size": 2, "gamma": 0.99},
+        ],
+        "train_cfg": {"max_epochs": 4},
+    }
+    assert_same_traces(config, option)
+    assert_same_traces(config, "lr")
+
+
+def test_weight_decay_param_scheduler_matches_mmengine() -> None:
+    config = {
+        "optim_wrapper": {"optimizer": dict(SGD), "paramwise_cfg": {"norm_decay_mult": 0.5}},
+        "param_scheduler": [
+            {"type": "CosineAnnealingLR", "by_epoch": False},
+            {"type": "LinearParamScheduler", "param_name": "weight_decay", "start_factor": 0.2, "by_epoch": False},
+        ],
+        "train_cfg": {"max_epochs": 3},
+    }
+    assert_same_traces(config, "weight_decay")
+    assert_same_traces(config, "lr")
+
+
+def test_iter_based_train_loop_matches_mmengine() -> None:
+    config = {
+        "optim_wrapper": {"optimizer": dict(SGD)},
+        "param_scheduler": [
+            {"type": "LinearLR", "start_factor": 0.01, "by_epoch": False, "end": 5},
+            {"type": "PolyLR", "power": 1.0, "eta_min": 1e-4, "by_epoch": False, "begin": 5},
+        ],
+        "train_cfg": {"type": "IterBasedTrainLoop", "max_iters": 23},
+    }
+    assert_same_traces(config, "lr")
+    built = optiplug.build(config, Net())
+    assert built.clock.total_steps == 23 if hasattr(built, "clock") else True
+
+
+@pytest.mark.parametrize("world_size", [1, 4])
+def test_auto_scale_lr_against_the_real_global_batch(world_size: int) -> None:
+    config = {
+        "optim_wrapper": {"optimizer": dict(SGD), "paramwise_cfg": {"custom_keys": {"head": {"lr_mult": 0.1}}}},
+        "param_scheduler": {"type": "CosineAnnealingLR", "eta_min": 1e-4, "by_epoch": False},
+        "train_cfg": {"max_epochs": 2},
+        "train_dataloader": {"batch_size": 32},
+        "auto_scale_lr": {"base_batch_size": 256, "enable": True},
+    }
+    assert_same_traces(config, "lr", batch_size=32 * world_size, world_size=world_size)
+    disabled = {**config, "auto_scale_lr": {"base_batch_size": 256, "enable": False}}
+    built = optiplug.build(disabled, Net(), steps_per_epoch=L)
+    assert built.optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def _train_mmengine(config: dict[str, Any], model: nn.Module, iterations: int) -> None:
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+
+    wrapper = build_optim_wrapper(model, copy.deepcopy(config["optim_wrapper"]))
+    wrapper.initialize_count_status(model, 0, iterations)
+    item = dict(config["param_scheduler"], end=iterations)
+    scheduler = PARAM_SCHEDULERS.build(item, default_args={"optimizer": wrapper})
+    for i in range(iterations):
+        wrapper.update_params(_loss(model, i))
+        scheduler.step()
+
+
+def _loss(model: nn.Module, i: int) -> torch.Tensor:
+    torch.manual_seed(100 + i)
+    return (model(torch.randn(2, 3, 6, 6)) ** 2).mean()
+
+
+@pytest.mark.parametrize("clip_grad", [None, {"max_norm": 0.5, "norm_type": 2}, {"type": "value", "clip_value": 0.01}])
+def test_training_with_accumulation_and_clipping_matches_mmengine(clip_grad: dict[str, Any] | None) -> None:
+    """Weights after 11 iterations (accumulating 3, the last window of 2 divided by 2), as MMEngine trains them."""
+    config = {
+        "optim_wrapper": {
+            "optimizer": dict(SGD),
+            "accumulative_counts": 3,
+            "clip_grad": clip_grad,
+            "paramwise_cfg": {"bias_lr_mult": 2.0},
+        },
+        "param_scheduler": {"type": "LinearLR", "start_factor": 0.2, "by_epoch": False},
+        "train_cfg": {"type": "IterBasedTrainLoop", "max_iters": 11},
+    }
+    reference, ours = Net(), Net()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _train_mmengine(config, reference, 11)
+    built = optiplug.build(config, ours)
+    for i in range(11):
+        built.step(_loss(ours, i))
+    for (name, a), b in zip(reference.named_parameters(), ours.parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7, msg=name)
