@@ -96,15 +96,50 @@ class LARS(PackedOptimizer):
         params = part.pack(members, "param")
         gradients = part.pack(grads, "grad")
         factor: Factors | Scalar = lr
+        rates: torch.Tensor | None = None
         if not group.get("lars_exclude", False):
             rates = local_lrs(
                 params.norms(), gradients.norms(), eta=group["eta"], weight_decay=weight_decay, eps=self.eps, lr=lr
-            )
-            factor = Factors(part, rates.to(torch.promote_types(members[0].dtype, torch.float32)))
+            ).to(torch.promote_types(members[0].dtype, torch.float32))
+            factor = Factors(part, rates)
+        if momentum != 0 and not group["nesterov"]:
+            self._heavy_ball(group, part, members, params, gradients, rates)
+            return
         update = gradients.plus(params, weight_decay).mul_(factor)
         if momentum != 0:
             update = self._momentum(group, part, members, update)
         params.add_(update, alpha=-1.0)
+        part.unpack_into(members, "param")
+
+    def _heavy_ball(
+        self,
+        group: dict[str, Any],
+        part: Part,
+        members: list[torch.Tensor],
+        params: Packed,
+        gradients: Packed,
+        rates: torch.Tensor | None,
+    ) -> None:
+        """``buf = momentum buf + c g + c weight_decay p; p -= buf``, ``c = (1 - dampening) rate`` per unit.
+
+        The same update as :meth:`_momentum` in three passes over the buffer and no new
+        tensor: the weight decay is added to the buffer, not to a copy of the gradient.
+        A fresh buffer (zeros) takes the whole step, undamped, as in MMSelfSup.
+        """
+        momentum, dampening, weight_decay = group["momentum"], group["dampening"], group["weight_decay"]
+        buffers, fresh = self._state_buffers(members, "momentum_buffer")
+        if rates is None:
+            dtype = torch.promote_types(members[0].dtype, torch.float32)
+            rates = torch.full((part.size,), float(group["lr"]), dtype=dtype, device=part.device)
+        damped = rates * (1 - dampening)
+        if fresh:
+            damped[fresh] = rates[fresh]
+        buffer = part.pack(buffers, "momentum").mul_(momentum)
+        buffer.addcmul_(gradients, Factors(part, damped))
+        if weight_decay != 0:
+            buffer.addcmul_(params, Factors(part, damped * weight_decay))
+        params.add_(buffer, alpha=-1.0)
+        part.unpack_into(buffers, "momentum")
         part.unpack_into(members, "param")
 
     def _momentum(self, group: dict[str, Any], part: Part, members: list[torch.Tensor], update: Packed) -> Packed:
