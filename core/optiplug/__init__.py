@@ -42,6 +42,7 @@ from optiplug.recipe.model import (
     ScheduleConfig,
     WrapperConfig,
 )
+from optiplug.tooling.find_lr import find_lr
 from optiplug.version import __version__
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "WrapperSpec",
     "__version__",
     "build",
+    "find_lr",
     "get_registry",
     "hookimpl",
     "register_optimizer",

@@ -106,6 +106,17 @@ class Built:
     def skipped_updates(self, value: int) -> None:
         self._skipped, self._skipped_on_device = int(value), None
 
+    def explain(self, model: Any) -> Any:
+        """Why each parameter of ``model`` (the model this was built for) has its options, and a lint of the rules.
+
+        Returns an :class:`optiplug.engine.explain.Explanation`: ``print()`` it for every
+        parameter's matching rules, the one that won each option, its group's options at
+        update 0 and at the end, then the findings (``.findings``).
+        """
+        from optiplug.engine.explain import explain
+
+        return explain(self, model)
+
     def loss_factor(self) -> int:
         """What the current micro-batch's loss is divided by (the remainder at the end of the run)."""
         n, total = self.accumulate, self.total_micro_steps

@@ -11,7 +11,11 @@ from optiplug.cli.parser import add_config_and_model, add_run_options
 
 def configure_parser(sub: argparse.ArgumentParser) -> None:
     """``CONFIG``, ``--model``, ``--output``, ``--log`` and the run options."""
+    from optiplug.cli.commands.diff import add_pair_options
+
     add_config_and_model(sub)
+    sub.add_argument("other", metavar="B", nargs="?", help="a second config: both on one figure per option (as diff)")
+    add_pair_options(sub)
     sub.add_argument("-o", "--output", metavar="PNG", help="where to write the PNG (default: CONFIG-curves.png)")
     sub.add_argument("--log", action="store_true", help="logarithmic lr axis")
     add_run_options(sub)
@@ -25,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from optiplug.tooling.demo import example_model
     from optiplug.tooling.plotting import curves_figure, save_png, terminal_summary
 
+    if args.other is not None:
+        return plot_pair(args)
     model = example_model(args.model)
     figures = run_figures(args)
     translated = recipe_from(args.config, figures, args.dialect)
@@ -45,10 +51,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def plot_pair(args: argparse.Namespace) -> int:
+    """``plot A B``: both recipes on one figure per option; the differences printed; status 3 when they differ."""
+    from optiplug.cli.commands.diff import EXIT_DIFFERENT, compared
+    from optiplug.tooling.compare import comparison_figure, save
+
+    comparison = compared(args)
+    for line in comparison.lines(args.tolerance):
+        print(line)
+    default = f"{Path(args.config).stem}-vs-{Path(args.other).stem}.png"
+    print(f"wrote {save(comparison_figure(comparison, args.tolerance, args.log), args.output or default)}")
+    return EXIT_DIFFERENT if comparison.differs(args.tolerance) else 0
+
+
 COMMAND = Command(
     "plot",
-    "Plot lr, momentum (or beta1) and weight decay of every param group at every update, to a PNG and to the terminal.",
-    "  optiplug plot recipe.yaml -o curves.png --epochs 90 --steps-per-epoch 500 --log",
+    "Plot lr, momentum (or beta1) and weight decay of every param group at every update, to a PNG and to the terminal; "
+    "with two configs, both on one figure per option (see diff).",
+    "  optiplug plot recipe.yaml -o curves.png --epochs 90 --steps-per-epoch 500 --log\n"
+    "  optiplug plot old_mmcv.py new.yaml -o both.png --steps-per-epoch 500",
     configure_parser,
     run,
 )
