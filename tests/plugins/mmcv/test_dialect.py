@@ -126,7 +126,8 @@ def test_a_malicious_py_config_is_refused_before_anything_runs(tmp_path, conv_bn
     marker = tmp_path / "ran"
     path = tmp_path / "evil.py"
     path.write_text(f"optimizer = dict(type='SGD', lr=0.1)\nimport os\nos.system('touch {marker}')\n")
-    with pytest.raises(ConfigError, match=r"evil.py, line 2: an import is not allowed"):
+    # the import is never run; the call after it is not run either, and may change any name: optimizer is unknown
+    with pytest.raises(ConfigError, match=r"evil.py, line 3: not evaluated: a call to os.system\(\)"):
         optiplug.build(path, conv_bn_head)
     assert not marker.exists()
 
