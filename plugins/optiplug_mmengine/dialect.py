@@ -64,6 +64,7 @@ DEFAULT_CONSTRUCTOR = "DefaultOptimWrapperConstructor"
 FORMS = {"LR": "lr", "Momentum": "momentum", "ParamScheduler": None}
 """The class-name suffixes of MMEngine's schedulers and the option they drive (Param: ``param_name``)."""
 PLATEAU = ("ReduceOnPlateau",)
+READ_KEYS = ("optim_wrapper", "param_scheduler", "train_cfg", "auto_scale_lr", "train_dataloader")
 PATHS = {
     "optimizer": "optim_wrapper.optimizer",
     "optimizer.name": "optim_wrapper.optimizer.type",
@@ -84,6 +85,7 @@ def detect(mapping: Mapping[str, Any]) -> bool:
 def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
     """The canonical recipe of an MMEngine config."""
     registry = context.registry
+    config = {key: _without_delete(config[key]) if key in READ_KEYS else config[key] for key in config}
     wrapper = config["optim_wrapper"]
     kind = _wrapper_type(wrapper)
     optimizer, rules = read_optimizer(wrapper, registry)
@@ -111,6 +113,15 @@ def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
         accumulation=AccumulationConfig(steps, "iterations"),
         run=RunConfig(num_epochs=max_epochs, total_steps=max_iters),
     )
+
+
+def _without_delete(value: Any) -> Any:
+    """MMEngine's merged config has no ``_delete_`` keys (one left where no base value was replaced is dropped)."""
+    if isinstance(value, Mapping):
+        return {k: _without_delete(v) for k, v in value.items() if k != "_delete_"}
+    if isinstance(value, list | tuple):
+        return type(value)(_without_delete(v) for v in value)
+    return value
 
 
 def _wrapper_type(wrapper: Mapping[str, Any]) -> str:
@@ -156,10 +167,26 @@ def read_optimizer(wrapper: Mapping[str, Any], registry: RegistryView) -> tuple[
         has_weight_decay = kwargs.get("weight_decay") is not None
         if not has_weight_decay:
             _check_decay_base(paramwise, ppath)
-        params = {**paramwise, "has_weight_decay": has_weight_decay}
+        params = {**_known_paramwise_keys(paramwise, ppath), "has_weight_decay": has_weight_decay}
         cfg = structure_config(params, MMEngineParamwise, registry, ppath)
         rules.append(RuleConfig("mmengine_paramwise", cfg, {}, {}, "paramwise_cfg"))
     return OptimizerConfig(spec.name, kwargs), rules
+
+
+def _known_paramwise_keys(paramwise: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """paramwise_cfg without the keys MMEngine's constructor never reads (it ignores them; optiplug warns)."""
+    import attrs
+
+    known = [f.name for f in attrs.fields(MMEngineParamwise) if f.name != "has_weight_decay"]
+    for key in paramwise:
+        if key not in known:
+            warnings.warn(
+                f"{path}.{key}: not a paramwise_cfg key{did_you_mean(str(key), known)}; MMEngine's "
+                "DefaultOptimWrapperConstructor ignores it, and so does optiplug",
+                OptiplugWarning,
+                stacklevel=2,
+            )
+    return {key: value for key, value in paramwise.items() if key in known}
 
 
 def _check_decay_base(paramwise: Mapping[str, Any], path: str) -> None:

@@ -21,8 +21,8 @@ def config(**overrides: Any) -> dict[str, Any]:
     return base
 
 
-def build(cfg: dict[str, Any], **kw: Any) -> optiplug.Built:
-    return optiplug.build(cfg, nn.Linear(3, 2), **{"steps_per_epoch": 4, **kw})
+def build(cfg: dict[str, Any], model: nn.Module | None = None, **kw: Any) -> optiplug.Built:
+    return optiplug.build(cfg, model or nn.Linear(3, 2), **{"steps_per_epoch": 4, **kw})
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,18 @@ def test_build_errors_name_the_dialects_keys() -> None:
     with pytest.raises(ConfigError) as info:
         build(cfg)
     assert info.value.path.startswith("optim_wrapper.optimizer"), str(info.value)
+
+
+def test_unknown_paramwise_keys_warn_and_are_ignored_as_mmengine_ignores_them() -> None:
+    # mmpretrain 1.2.0's twins configs write paramwise_cfg=dict(_delete=True, ...)
+    paramwise = {"_delete": True, "bias_lr_mul": 2.0, "norm_decay_mult": 0.0}
+    cfg = config(
+        optim_wrapper={"optimizer": {"type": "SGD", "lr": 0.1, "weight_decay": 1e-4}, "paramwise_cfg": paramwise}
+    )
+    with pytest.warns(optiplug.OptiplugWarning) as caught:
+        built = build(cfg, model=nn.Sequential(nn.Linear(3, 2), nn.LayerNorm(2)))
+    messages = [str(w.message) for w in caught]
+    assert any(m.startswith("optim_wrapper.paramwise_cfg._delete: not a paramwise_cfg key") for m in messages)
+    assert any("paramwise_cfg.bias_lr_mul:" in m and "bias_lr_mult" in m for m in messages), messages
+    assert sorted(g["weight_decay"] for g in built.optimizer.param_groups) == [0.0, 1e-4]
+    assert {g["lr"] for g in built.optimizer.param_groups} == {0.1}

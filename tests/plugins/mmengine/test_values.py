@@ -279,3 +279,46 @@ def test_training_with_accumulation_and_clipping_matches_mmengine(clip_grad: dic
         built.step(_loss(ours, i))
     for (name, a), b in zip(reference.named_parameters(), ours.parameters(), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_cosine_annealing_weight_decay_is_mmengines_cosine_and_keeps_zero_decay_at_zero() -> None:
+    """mmpretrain's CosineAnnealingWeightDecay: MMEngine's cosine on weight_decay, groups without decay left at 0."""
+    ours = {
+        "optim_wrapper": {"optimizer": dict(SGD), "paramwise_cfg": {"norm_decay_mult": 0.0, "bias_decay_mult": 0.5}},
+        "param_scheduler": {"type": "CosineAnnealingWeightDecay", "eta_min": 1e-5, "by_epoch": False},
+        "train_cfg": {"max_epochs": 3},
+    }
+    reference = {**ours, "param_scheduler": {**ours["param_scheduler"], "type": "CosineAnnealingParamScheduler"}}
+    reference["param_scheduler"]["param_name"] = "weight_decay"
+    model = Net()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = mmengine_trace(reference, model, "weight_decay")
+    got, _ = optiplug_trace(ours, model, "weight_decay", len(ref))
+    for a, b in zip(ref, got, strict=True):
+        for name, value in a.items():
+            # MMEngine's cosine moves a zero decay to eta_min; mmpretrain's keeps it at 0
+            assert b[name] == (0.0 if name.startswith("backbone.1.") else pytest.approx(value, rel=1e-12))
+
+
+def test_amp_optim_wrapper_loss_scale_through_built_step() -> None:
+    """AmpOptimWrapper: a warning says where its loss scale goes; grad_scaler gives MMEngine's scaler."""
+    from optiplug_mmengine import grad_scaler
+    from optiplug_mmengine.amp import StaticGradScaler
+
+    wrapper = {"type": "AmpOptimWrapper", "optimizer": dict(SGD), "loss_scale": 512.0}
+    config = {"optim_wrapper": wrapper, "train_cfg": {"type": "IterBasedTrainLoop", "max_iters": 4}}
+    model = nn.Linear(3, 1)
+    with pytest.warns(optiplug.OptiplugWarning, match="grad_scaler"):
+        built = optiplug.build(config, model)
+    scaler = grad_scaler(wrapper, device="cpu")
+    assert isinstance(scaler, StaticGradScaler)
+    before = model.weight.detach().clone()
+    assert built.step(model(torch.ones(1, 3)).sum() * float("inf"), scaler=scaler) is False  # skipped update
+    assert torch.equal(model.weight, before)
+    assert scaler.get_scale() == 512.0  # a static scale does not back off
+    assert built.step(model(torch.ones(1, 3)).sum(), scaler=scaler) is True
+    assert not torch.equal(model.weight, before)
+    assert type(grad_scaler({**wrapper, "loss_scale": "dynamic"}, device="cpu")) is torch.amp.GradScaler
+    assert grad_scaler({**wrapper, "loss_scale": {"init_scale": 4.0}}, device="cpu").get_scale() == 4.0
+    assert grad_scaler({"type": "OptimWrapper"}) is None
