@@ -298,6 +298,50 @@ def schedulefree() -> None:
     print(f"wrote {(IMAGES / 'schedulefree.png').relative_to(ROOT)}")
 
 
+def multi() -> None:
+    """Training loss of AdamW alone and of Muon for the matrices + AdamW for the rest (multi.png)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch
+    from matplotlib.figure import Figure
+    from torch import nn
+
+    import optiplug
+
+    torch.manual_seed(0)
+    inputs = torch.randn(1024, 32)
+    targets = torch.sin(inputs @ torch.randn(32, 8))
+    lr = {"name": "wsd", "value": 3e-3, "warmup": 0.05, "decay": 0.2}
+    recipes = {
+        "AdamW for every parameter": {"optimizer": {"name": "AdamW", "lr": 3e-3, "weight_decay": 0.01}},
+        "Muon (match_rms_adamw) for the hidden matrices, AdamW for the rest": {
+            "optimizer": {"name": "AdamW", "lr": 3e-3, "weight_decay": 0.01},
+            "rules": [
+                {"kind": "ndim", "min": 2, "set": {"optimizer": "Muon", "adjust_lr_fn": "match_rms_adamw"}},
+                {"kind": "module_path", "prefix": "4", "set": {"optimizer": "AdamW"}},
+            ],
+        },
+    }
+    figure = Figure(figsize=(6, 3.4), layout="constrained")
+    axes = figure.subplots()
+    for label, recipe in recipes.items():
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Linear(32, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 8))
+        built = optiplug.build(recipe | {"schedules": {"lr": lr}}, model, steps_per_epoch=50, num_epochs=6)
+        losses = []
+        for step in range(300):
+            rows = torch.randint(0, 1024, (64,), generator=torch.Generator().manual_seed(step))
+            loss = nn.functional.mse_loss(model(inputs[rows]), targets[rows])
+            losses.append(float(loss.detach()))
+            built.step(loss)
+        axes.plot(losses, label=label, alpha=0.8)
+    axes.set(yscale="log", xlabel="update", ylabel="training loss", title="one optimizer, two algorithms (wsd lr)")
+    axes.legend(fontsize=8)
+    figure.savefig(IMAGES / "multi.png", dpi=110)
+    print(f"wrote {(IMAGES / 'multi.png').relative_to(ROOT)}")
+
+
 def with_example_plugin(target: Path) -> None:
     """Install the example plugin into ``target`` and make optiplug find it."""
     import optiplug.plugin_system.host
@@ -322,6 +366,7 @@ def main(only: list[str] | None = None) -> None:
     demo()
     wsd()
     schedulefree()
+    multi()
     with tempfile.TemporaryDirectory() as target:
         with_example_plugin(Path(target))
         for name, config, extra in PLUGIN_PLOTS:

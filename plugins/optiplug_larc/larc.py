@@ -23,7 +23,7 @@ import torch
 from torch.optim import Optimizer
 
 from optiplug import ConfigError
-from optiplug_larc.distributed import global_norms
+from optiplug_larc.distributed import ReduceOver, global_norms, local_shards
 from optiplug_larc.packing import Factors, LayoutCache, Packed, Part, with_grads
 
 _HOOK_DICTS = (
@@ -69,8 +69,18 @@ def _check_options(trust_coefficient: float, eps: float) -> None:
 class _GroupWork:
     """One part of one group between the norm pass and the update pass."""
 
-    def __init__(self, group: dict[str, Any], part: Part, params: Packed, grads: Packed, targets: list[torch.Tensor]):
+    def __init__(
+        self,
+        group: dict[str, Any],
+        part: Part,
+        params: Packed,
+        grads: Packed,
+        targets: list[torch.Tensor],
+        over: list[ReduceOver],
+        index: int,
+    ):
         self.group, self.part, self.params, self.grads, self.targets = group, part, params, grads, targets
+        self.over, self.index = over, index
         self.param_norms = params.norms()
         self.grad_norms = grads.norms()
 
@@ -91,6 +101,8 @@ class LARC(Optimizer):
     With ``distributed_norm=True`` each norm is the square root of the sum of squares
     over all ranks of the default process group (for parameters sharded across ranks,
     e.g. FSDP); every rank must step with the same set of parameters having gradients.
+    DTensor parameters (FSDP2's ``fully_shard``) always get the norms of the whole
+    tensors: their local shards' squares are summed over the mesh's process groups.
     """
 
     def __init__(
@@ -204,7 +216,7 @@ class LARC(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         work = self._norms()
-        if self.distributed_norm:
+        if any(o for item in work for o in item.over):
             self._share_norms(work)
         for item in work:
             self._rescale(item)
@@ -217,15 +229,20 @@ class LARC(Optimizer):
             params, grads = with_grads(group["params"])
             if not params:
                 continue
+            params, grads, over = local_shards(params, grads, self.distributed_norm)
             for part in self._layouts.get(index, params).parts:
                 members, member_grads = part.pick(params), part.pick(grads)
                 packed = part.pack(members, "param"), part.pack(member_grads, "grad")
-                work.append(_GroupWork(group, part, *packed, member_grads))
+                work.append(_GroupWork(group, part, *packed, member_grads, part.pick(over), index))
         return work
 
     @staticmethod
     def _share_norms(work: list[_GroupWork]) -> None:
-        norms = global_norms([n for item in work for n in (item.param_norms, item.grad_norms)])
+        norms = global_norms(
+            [n for item in work for n in (item.param_norms, item.grad_norms)],
+            [item.over for item in work for _ in range(2)],
+            [[(item.index, kind, position) for position in item.part.order] for item in work for kind in range(2)],
+        )
         for i, item in enumerate(work):
             item.param_norms, item.grad_norms = norms[2 * i], norms[2 * i + 1]
 

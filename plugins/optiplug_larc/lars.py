@@ -98,8 +98,9 @@ class LARS(PackedOptimizer):
         factor: Factors | Scalar = lr
         rates: torch.Tensor | None = None
         if not group.get("lars_exclude", False):
+            param_norms, grad_norms = self._norms(params, gradients)
             rates = local_lrs(
-                params.norms(), gradients.norms(), eta=group["eta"], weight_decay=weight_decay, eps=self.eps, lr=lr
+                param_norms, grad_norms, eta=group["eta"], weight_decay=weight_decay, eps=self.eps, lr=lr
             ).to(torch.promote_types(members[0].dtype, torch.float32))
             factor = Factors(part, rates)
         if momentum != 0 and not group["nesterov"]:

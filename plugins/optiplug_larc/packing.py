@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import torch
 
@@ -30,6 +30,7 @@ SMALL_NUMEL = 4096
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 
 Tensors = list[torch.Tensor]
+T = TypeVar("T")
 
 
 def _each(name: str, foreach: bool, tensors: list[torch.Tensor], *args: Any, **kwargs: Any) -> Any:
@@ -96,8 +97,8 @@ class Part:
         self._memo: dict[Any, Any] = {}
         self._getter = None if order == list(range(len(order))) else itemgetter(*order, order[0])
 
-    def pick(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The part's tensors out of the group's list, in unit order."""
+    def pick(self, tensors: list[T]) -> list[T]:
+        """The part's tensors (or anything listed per tensor) out of the group's list, in unit order."""
         if self._getter is None:
             return tensors
         return list(self._getter(tensors)[:-1])  # the extra index keeps itemgetter's result a tuple

@@ -62,7 +62,8 @@ class VisslLARS(PackedOptimizer):
         update = part.pack(grads, "grad").plus(params, group["weight_decay"])
         adapted = part.memo(("adapted", group["exclude_bias_and_norm"]), lambda: _adapted(group, part))
         if adapted is not None:
-            ratios = update_ratios(params.norms(), update.norms(), group["eta"])
+            param_norms, update_norms = self._norms(params, update)
+            ratios = update_ratios(param_norms, update_norms, group["eta"])
             if adapted is not True:
                 ratios = torch.where(adapted, ratios, 1.0)
             update.mul_(Factors(part, ratios))

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 from torch.optim import Optimizer
 
 from optiplug.engine.grouping import GroupPlan
@@ -62,6 +63,8 @@ def _coerce(key: str, value: Any, default: Any, path: str) -> Any:
 
 def make_optimizer(recipe: Recipe, plans: list[GroupPlan], registry: Registry) -> tuple[Optimizer, dict[str, Any]]:
     """The optimizer over the planned groups, and the option values groups start from."""
+    if any(ROUTE in plan.settings for plan in plans):  # rules set `optimizer: <name>`: several algorithms
+        return routed_optimizer(recipe, plans, registry)
     spec = registry.optimizers.get(recipe.optimizer.name, "optimizer.name")
     kwargs, base = optimizer_arguments(spec.factory, recipe.optimizer.kwargs)
     groups = [group_options(plan, base, i) for i, plan in enumerate(plans)]
@@ -106,7 +109,7 @@ def checked_option(option: str, value: Any, reference: Any, path: str) -> Any:
         if _is_number(value):
             return value
         raise ConfigError(str(number_problem(value)), path)
-    elif isinstance(reference, str) and isinstance(value, str):
+    elif (reference is None or isinstance(reference, str)) and isinstance(value, str):
         return value
     elif isinstance(reference, tuple | list) and isinstance(value, tuple | list):
         if len(value) == len(reference) and all(_is_number(v) for v in value):
@@ -115,3 +118,70 @@ def checked_option(option: str, value: Any, reference: Any, path: str) -> Any:
     else:
         expected = f"a value like the optimizer's {option} ({reference!r})"
     raise ConfigError(f"expected {expected}, got {value!r}", path)
+
+
+ROUTE = "optimizer"
+"""The group key naming a group's algorithm: ``rules: [{kind: ndim, min: 2, set: {optimizer: muon}}]``."""
+
+ROUTER = "multi"
+"""The registered optimizer (plugin ``optiplug_multi``) that routes groups to their algorithms."""
+
+SHARED = ("lr", "weight_decay")
+"""The recipe's optimizer arguments (when given) a routed algorithm is built with, when it takes them."""
+
+
+def routed_optimizer(recipe: Recipe, plans: list[GroupPlan], registry: Registry) -> tuple[Optimizer, dict[str, Any]]:
+    """One optimizer routing each group to its algorithm: the rule-set ``optimizer``, else the recipe's.
+
+    A group of the recipe's optimizer gets the recipe's arguments. Another algorithm is
+    built with the ``lr`` and ``weight_decay`` the recipe gives (:data:`SHARED`), when it
+    takes them, and its own defaults for the rest; its groups' rule options are checked
+    against that algorithm's values. The groups go, in order, to the :data:`ROUTER`
+    optimizer's factory with ``algorithms={name: (factory, kwargs)}`` and ``default``.
+    """
+    default = registry.optimizers.get(recipe.optimizer.name, "optimizer.name")
+    kwargs, base = optimizer_arguments(default.factory, recipe.optimizer.kwargs)
+    algorithms: dict[str, tuple[Any, dict[str, Any]]] = {default.name: (default.factory, kwargs)}
+    bases: dict[str, dict[str, Any]] = {default.name: base}
+    origins: dict[str, str] = {}
+    groups = []
+    for i, plan in enumerate(plans):
+        route = plan.settings.get(ROUTE)
+        name = default.name
+        if route is not None:
+            if route.scaled or not isinstance(route.value, str):
+                message = f"names the group's algorithm, a registered optimizer; got {route.value!r}"
+                raise ConfigError(message, route.origin)
+            spec = registry.optimizers.get(route.value, route.origin)
+            name = spec.name
+            origins.setdefault(name, route.origin)
+            if name not in algorithms:
+                shared = {k: kwargs[k] for k in SHARED if k in kwargs and _takes(spec.factory, k)}
+                own, bases[name] = optimizer_arguments(spec.factory, shared, route.origin)
+                algorithms[name] = (spec.factory, own)
+        others = attrs.evolve(plan, settings={k: v for k, v in plan.settings.items() if k != ROUTE})
+        groups.append(group_options(others, bases[name], i) | {ROUTE: name})
+    origin = next(iter(origins.values()), "optimizer")
+    if ROUTER not in registry.optimizers.names():
+        raise ConfigError(
+            f"routing param groups to several algorithms needs the optimizer {ROUTER!r} of the plugin "
+            "optiplug_multi, which is not loaded",
+            origin,
+        )
+    router = registry.optimizers.get(ROUTER, origin)
+    try:
+        optimizer = router.factory(groups, algorithms=algorithms, default=default.name)
+    except ConfigError as exc:
+        raise exc.under("optimizer") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        algorithm = getattr(exc, "algorithm", None)
+        raise ConfigError(str(exc), origins.get(algorithm, "optimizer") if algorithm else "optimizer") from exc
+    return optimizer, base
+
+
+def _takes(factory: Any, name: str) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
