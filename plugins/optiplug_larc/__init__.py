@@ -37,6 +37,7 @@ def optiplug_optimizers() -> list[OptimizerSpec]:
             name="LARS",
             factory=LARS,
             description="LARS as in MMSelfSup: lr inside momentum, eps, lars_exclude group key",
+            group_options=("lars_exclude",),
         ),
         OptimizerSpec(
             name="vissl_lars",

@@ -55,7 +55,7 @@ def test_later_rules_win_and_multipliers_scale_the_optimizer_value(conv_bn_head)
         {"kind": "regex", "pattern": "bias", "set": {"weight_decay": 0.5, "lr_mult": 2}},
         {"kind": "regex", "pattern": r"\Ahead.", "set": {"lr_mult": 10, "momentum": 0}},
     ]
-    built = build(rules, conv_bn_head)
+    built = build(rules, conv_bn_head, name="lars")  # LARS reads lars_exclude; SGD would refuse it
     options = {name: g for g in built.groups for name in g.names}
     group = {name: built.optimizer.param_groups[options[name].index] for name in options}
     assert (group["bn1.bias"]["weight_decay"], group["bn1.bias"]["lars_exclude"], group["bn1.bias"]["lr"]) == (

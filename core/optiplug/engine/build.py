@@ -13,10 +13,11 @@ from optiplug.engine.binding import ScheduleBinder
 from optiplug.engine.built_result import Built, GroupSummary
 from optiplug.engine.dialects import translate
 from optiplug.engine.grouping import plan_groups
-from optiplug.engine.optimizer_options import make_optimizer
+from optiplug.engine.optimizer_options import check_rule_options, make_optimizer
 from optiplug.engine.run_figures import given_figures, resolve_batch, resolve_clock
 from optiplug.engine.scaling import scale_recipe
 from optiplug.engine.structuring import unstructure_recipe
+from optiplug.engine.tolerance import STRICT, Tolerance
 from optiplug.engine.torch_scheduler import OptiplugScheduler, fingerprint
 from optiplug.errors import ConfigError, join_path
 from optiplug.plugin_system.catalogues import Registry
@@ -52,17 +53,25 @@ def build(
     )
     translated = translate(config, figures, dialect=dialect, registry=registry)
     try:
-        return build_recipe(translated.recipe, model, figures, registry)
+        tolerance = Tolerance.of(translated.dialect, translated.in_user_terms)
+        return build_recipe(translated.recipe, model, figures, registry, tolerance)
     except ConfigError as exc:
         raise translated.in_user_terms(exc) from None
 
 
-def build_recipe(recipe: Recipe, model: Any, figures: RunConfig, registry: Registry) -> Built:
-    """Build a canonical recipe for ``model``: every check of the recipe runs here, once."""
+def build_recipe(
+    recipe: Recipe, model: Any, figures: RunConfig, registry: Registry, tolerance: Tolerance = STRICT
+) -> Built:
+    """Build a canonical recipe for ``model``: every check of the recipe runs here, once.
+
+    ``tolerance`` says which checks only warn, because the config's framework accepts
+    what they refuse (``DialectSpec.tolerates``; ``Tolerance.of(translated.dialect)``).
+    """
     recipe = scale_recipe(recipe, registry, resolve_batch(recipe, figures))
     clock = resolve_clock(recipe, figures)
+    check_rule_options(recipe, registry, tolerance)
     plans = plan_groups(model, recipe.rules, registry)
-    optimizer, base = make_optimizer(recipe, plans, registry)
+    optimizer, base = make_optimizer(recipe, plans, registry, tolerance)
     for i, wrapper in enumerate(recipe.wrappers):
         spec = registry.wrappers.get(wrapper.name, join_path("wrappers", i, "name"))
         optimizer = spec.wrap(optimizer, wrapper.params)
@@ -73,6 +82,8 @@ def build_recipe(recipe: Recipe, model: Any, figures: RunConfig, registry: Regis
         for b in binder.bind(i, optimizer.param_groups[i], plan.settings, plan.schedules)
     ]
     data = unstructure_recipe(recipe, registry)
-    scheduler = OptiplugScheduler(optimizer, bindings, clock, fingerprint(data), bind_added=binder.bind_added)
+    scheduler = OptiplugScheduler(
+        optimizer, bindings, clock, fingerprint(data), bind_added=binder.bind_added, tolerance=tolerance
+    )
     summaries = [GroupSummary.of(i, plan, optimizer.param_groups[i]) for i, plan in enumerate(plans)]
     return Built(recipe, optimizer, scheduler, summaries, clock)

@@ -1,8 +1,11 @@
 """The optimizer's arguments and each param group's options, checked against the optimizer.
 
 A keyword argument is checked against the optimizer factory's signature (a typo is a
-ConfigError with a did-you-mean); a group option against the optimizer's own value of
-that option (a number where it takes a number, two numbers for ``betas``, ...).
+ConfigError with a did-you-mean); the options a rule sets against the keys the optimizer
+reads (its arguments, the ``group_options`` its plugin and the wrappers' plugins declare,
+and their multipliers ``lr_mult``, ``decay_mult``, ...); a group option's value against
+the optimizer's own value of that option (a number where it takes a number, two numbers
+for ``betas``, ...).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from typing import Any
 import attrs
 from torch.optim import Optimizer
 
-from optiplug.engine.grouping import GroupPlan
+from optiplug.engine.grouping import MULT_ALIASES, GroupPlan, option_of
+from optiplug.engine.tolerance import STRICT, Tolerance
+from optiplug.engine.value_table import BOUNDS, OutOfBounds
 from optiplug.errors import ConfigError, did_you_mean, join_path
 from optiplug.plugin_system.catalogues import Registry
 from optiplug.recipe.model import Recipe
@@ -61,8 +66,15 @@ def _coerce(key: str, value: Any, default: Any, path: str) -> Any:
     return checked_option(key, value, default, path)
 
 
-def make_optimizer(recipe: Recipe, plans: list[GroupPlan], registry: Registry) -> tuple[Optimizer, dict[str, Any]]:
-    """The optimizer over the planned groups, and the option values groups start from."""
+def make_optimizer(
+    recipe: Recipe, plans: list[GroupPlan], registry: Registry, tolerance: Tolerance = STRICT
+) -> tuple[Optimizer, dict[str, Any]]:
+    """The optimizer over the planned groups, and the option values groups start from.
+
+    The optimizer's arguments and every group's options are kept inside their ranges
+    (:data:`~optiplug.engine.value_table.BOUNDS`) unless the dialect tolerates it.
+    """
+    check_group_bounds(recipe, plans, tolerance)
     if any(ROUTE in plan.settings for plan in plans):  # rules set `optimizer: <name>`: several algorithms
         return routed_optimizer(recipe, plans, registry)
     spec = registry.optimizers.get(recipe.optimizer.name, "optimizer.name")
@@ -74,7 +86,91 @@ def make_optimizer(recipe: Recipe, plans: list[GroupPlan], registry: Registry) -
         raise exc.under("optimizer") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"{spec.name} refused the arguments: {exc}", "optimizer") from exc
+    for key, value in kwargs.items():  # after the optimizer's own checks, whose messages come first
+        check_bounds(key, value, join_path("optimizer", key), tolerance)
     return optimizer, base
+
+
+def declared_options(spec: Any) -> dict[str, Any] | None:
+    """The options a param group of ``spec``'s optimizer reads, with their defaults (None: any key).
+
+    Its factory's keyword arguments (one without a default maps to ``Parameter.empty``),
+    and the ``group_options`` its plugin declares (mapped to None); None when the factory takes ``**kwargs``
+    or has no readable signature.
+    """
+    try:
+        params = list(inspect.signature(spec.factory).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    options = {
+        p.name: p.empty if p.default is p.empty or _is_required(p.default) else p.default
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    return {name: None for name in spec.group_options} | options
+
+
+def multiplier_names(options: Mapping[str, Any]) -> list[str]:
+    """``lr_mult``, ``decay_mult``, ...: a multiplier for each numeric or required option."""
+    numeric = sorted(
+        o for o, v in options.items() if v is inspect.Parameter.empty or (_is_number(v) and not isinstance(v, bool))
+    )
+    return [f"{o}_mult" for o in numeric] + [f"{a}_mult" for a, o in MULT_ALIASES.items() if o in numeric]
+
+
+def group_keys(spec: Any, recipe: Recipe, registry: Registry, base: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The keys a param group of this optimizer may carry, with their values (None: any key)."""
+    declared = declared_options(spec)
+    if declared is None:
+        return None
+    keys = declared | {k: v for k, v in base.items() if v is not None}
+    for i, wrapper in enumerate(recipe.wrappers):
+        path = join_path("wrappers", i, "name")
+        keys |= {o: keys.get(o) for o in registry.wrappers.get(wrapper.name, path).group_options}
+    return keys
+
+
+def check_rule_options(recipe: Recipe, registry: Registry, tolerance: Tolerance = STRICT) -> None:
+    """Every key a rule's ``set`` writes is an option of the optimizer or a multiplier of one.
+
+    A misspelt key is a ConfigError with a did-you-mean at ``rules[i].set.key``; where the
+    config's framework copies any key into the group (MMCV), a warning. A multiplier of
+    an option the optimizer lacks is always an error (there is no value to multiply).
+    """
+    spec = registry.optimizers.get(recipe.optimizer.name, "optimizer.name")
+    _, base = optimizer_arguments(spec.factory, recipe.optimizer.kwargs)
+    keys = group_keys(spec, recipe, registry, base)
+    for i, rule in enumerate(recipe.rules):  # a rule routing groups to another algorithm: its options too
+        route = rule.set.get(ROUTE)
+        if keys is not None and isinstance(route, str) and route in registry.optimizers:
+            routed = declared_options(registry.optimizers.get(route, join_path("rules", i, "set", ROUTE)))
+            keys = None if routed is None else routed | keys
+    if keys is None:
+        return
+    keys = {ROUTE: None} | keys if any(ROUTE in rule.set for rule in recipe.rules) else keys
+    optimizer = spec.name
+    multipliers = multiplier_names(keys)
+    for i, rule in enumerate(recipe.rules):
+        for key in rule.set:
+            option, scaled = option_of(str(key))
+            if option in keys:
+                continue
+            hint = did_you_mean(str(key), multipliers if scaled else [*sorted(keys), *multipliers])
+            label = f" (rule {rule.label})" if rule.label else ""
+            if scaled:  # a multiplier of nothing: no framework builds that
+                raise ConfigError(
+                    f"{key} needs a number for the optimizer's {option}, but {optimizer} has no option "
+                    f"{option!r}{hint}{label}; its options: {', '.join(sorted(keys))}",
+                    join_path("rules", i, "set", str(key)),
+                )
+            error = ConfigError(
+                f"{optimizer} has no group option {key!r}{hint}{label}; a rule sets the optimizer's options "
+                f"({', '.join(sorted(keys))}) or their multipliers (lr_mult, decay_mult, <option>_mult)",
+                join_path("rules", i, "set", str(key)),
+            )
+            tolerance.refuse("group_options", error)
 
 
 def group_options(plan: GroupPlan, base: Mapping[str, Any], index: int) -> dict[str, Any]:
@@ -97,6 +193,31 @@ def group_options(plan: GroupPlan, base: Mapping[str, Any], index: int) -> dict[
 
 def _is_number(value: Any) -> bool:
     return is_number(value)
+
+
+def check_group_bounds(recipe: Recipe, plans: list[GroupPlan], tolerance: Tolerance = STRICT) -> None:
+    """The rules' fixed values inside their ranges, and their multiples of the optimizer's arguments."""
+    kwargs = recipe.optimizer.kwargs
+    for plan in plans:
+        for option, setting in plan.settings.items():
+            reference = kwargs.get(option)
+            if not setting.scaled:
+                check_bounds(option, setting.value, setting.origin, tolerance)
+            elif _is_number(reference) and _is_number(setting.value):
+                check_bounds(option, reference * setting.value, setting.origin, tolerance)
+
+
+def check_bounds(option: str, value: Any, path: str, tolerance: Tolerance = STRICT) -> None:
+    """``value`` of ``option`` inside its range (``betas``: each of them), else refused or warned about."""
+    bound = BOUNDS.get(option)
+    values = value if isinstance(value, tuple | list) else (value,)
+    if bound is None or not values or not all(_is_number(v) for v in values):
+        return
+    for v in values:
+        problem = bound.problem(option, float(v))
+        if problem is not None:
+            tolerance.refuse("option_bounds", OutOfBounds(f"{problem}, got {value!r}", path))
+            return
 
 
 def checked_option(option: str, value: Any, reference: Any, path: str) -> Any:

@@ -17,7 +17,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from optiplug.engine.binding import Binding
-from optiplug.engine.value_table import NON_NEGATIVE, ValueTable
+from optiplug.engine.tolerance import STRICT, Tolerance
+from optiplug.engine.value_table import BOUNDS, OutOfBounds, ValueTable
 from optiplug.errors import StateError
 from optiplug.plugin_system.records import Clock
 
@@ -46,6 +47,7 @@ class OptiplugScheduler(LRScheduler):
         *,
         skip_unstepped: bool = True,
         bind_added: Callable[[int, dict[str, Any]], list[Binding]] | None = None,
+        tolerance: Tolerance = STRICT,
     ) -> None:
         # LRScheduler.__init__ is not called: it would step once and patch optimizer.step.
         self.optimizer = optimizer
@@ -54,6 +56,7 @@ class OptiplugScheduler(LRScheduler):
         self.recipe_fingerprint = recipe_fingerprint
         self.skip_unstepped = skip_unstepped
         self.bind_added = bind_added
+        self.tolerance = tolerance
         self._bound_groups = len(optimizer.param_groups)
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
@@ -64,18 +67,26 @@ class OptiplugScheduler(LRScheduler):
         self._write(0)
 
     def check_run(self, bindings: Sequence[Binding]) -> None:
-        """Check every value ``bindings`` will write over the whole run (open-ended runs: as they come)."""
+        """Check every value ``bindings`` will write over the whole run (open-ended runs: as they come).
+
+        Values outside their option's range are refused unless the dialect tolerates it.
+        """
         total = self.clock.total_steps
         if total is None:
             return
         checks: dict[int, tuple[ValueTable, float, str | None]] = {}
         for b in bindings:
             table, scale, option = checks.get(id(b.table), (b.table, 0.0, None))
-            if b.scale > 0 and (b.into_betas or b.option in NON_NEGATIVE):
-                option = "beta1" if b.into_betas else b.option
+            name = "beta1" if b.into_betas else b.option
+            if b.scale > 0 and name in BOUNDS:
+                option = name
             checks[id(b.table)] = table, max(scale, abs(b.scale)), option
         for table, scale, option in checks.values():
-            table.check_run(int(total), scale, option)
+            try:
+                table.check_run(int(total), scale, option)
+            except OutOfBounds as exc:
+                self.tolerance.refuse("option_bounds", exc)  # the dialect's framework takes it: finite is enough
+                table.check_run(int(total), scale, None)
 
     def _count_step(self, *_args: Any) -> None:
         self._optimizer_steps += 1

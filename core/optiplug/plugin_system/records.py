@@ -99,7 +99,9 @@ class OptimizerSpec:
     """An optimizer a plugin provides: ``factory(params, **kwargs)`` returns a torch Optimizer.
 
     ``name`` is matched case-insensitively, as are ``aliases``. Keyword arguments are
-    checked against the factory's signature before it is called.
+    checked against the factory's signature before it is called. ``group_options`` names
+    the param-group keys the optimizer reads besides its arguments (LARS's
+    ``lars_exclude``): a rule may set those and the arguments, nothing else.
     """
 
     record_kind: ClassVar[RecordKind] = RecordKind(
@@ -110,6 +112,7 @@ class OptimizerSpec:
     factory: Callable[..., torch.optim.Optimizer]
     description: str = ""
     aliases: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    group_options: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
 
 
 @attrs.frozen
@@ -215,7 +218,10 @@ class ScalingRule:
 
 @attrs.frozen
 class WrapperSpec:
-    """An optimizer wrapper (LARC, ...): ``wrap(optimizer, config)`` returns an Optimizer."""
+    """An optimizer wrapper (LARC, ...): ``wrap(optimizer, config)`` returns an Optimizer.
+
+    ``group_options`` names the param-group keys the wrapper reads (a rule may set them).
+    """
 
     record_kind: ClassVar[RecordKind] = RecordKind(
         "optiplug_wrappers", "wrappers", "wrappers", "optimizer wrapper", fold_case=True
@@ -225,6 +231,7 @@ class WrapperSpec:
     config_class: type
     wrap: Callable[[torch.optim.Optimizer, Any], torch.optim.Optimizer]
     description: str = ""
+    group_options: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
 
 
 @attrs.frozen
@@ -271,7 +278,11 @@ class DialectSpec:
     with ``paths`` (recipe path prefix -> the dialect's own key, the longest prefix
     wins), so a user reads ``lr_config.gamma`` rather than ``schedules.lr.gamma``.
 
-    >>> DialectSpec("mmcv", detect, translate, paths={"schedules.lr": "lr_config"})
+    ``tolerates`` names checks of :data:`TOLERABLE_CHECKS` the foreign framework does not
+    make: where a config breaks one, ``build()`` builds what the framework would and
+    warns (an :class:`~optiplug.OptiplugWarning` naming the key) instead of refusing.
+
+    >>> DialectSpec("mmcv", detect, translate, paths={"schedules.lr": "lr_config"}, tolerates={"group_options"})
     """
 
     record_kind: ClassVar[RecordKind] = RecordKind("optiplug_dialects", "dialects", "dialects", "config dialect")
@@ -282,6 +293,20 @@ class DialectSpec:
     description: str = ""
     priority: int = 0
     paths: Mapping[str, str] = attrs.field(factory=dict)
+    tolerates: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
+
+    @tolerates.validator
+    def _known_checks(self, _attribute: Any, value: frozenset[str]) -> None:
+        unknown = sorted(value - TOLERABLE_CHECKS.keys())
+        if unknown:
+            raise ValueError(f"unknown tolerated checks {unknown}; known: {', '.join(TOLERABLE_CHECKS)}")
+
+
+TOLERABLE_CHECKS: dict[str, str] = {
+    "group_options": "a rule sets a key the optimizer does not read (the framework copies it into the group)",
+    "option_bounds": "a scheduled or fixed option leaves its range (momentum of 1 or more, ...)",
+}
+"""The checks a dialect may tolerate (``DialectSpec.tolerates``), each with what it refuses."""
 
 
 RECORD_TYPES: tuple[type, ...] = (OptimizerSpec, ScheduleSpec, RuleSpec, ScalingRule, WrapperSpec, DialectSpec)

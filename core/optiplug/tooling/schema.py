@@ -5,8 +5,10 @@ the plugin-selected parts come from the registry: a schedule is a ``oneOf`` over
 registered schedule's config class (told apart by a ``name`` const), a rule a ``oneOf``
 over the rule kinds (``kind`` const), a wrapper likewise, and the optimizer's ``name``
 an enum. Each recipe class is tied to its record type (:data:`SELECTED_BY`), whose
-``record_kind`` names the registry catalogue to read. Value checks that live in
-validators (``> 0``, ranges) are not expressed.
+``record_kind`` names the registry catalogue to read. The keys a rule's ``set`` may
+write depend on the optimizer: one ``if``/``then`` per optimizer (its group options, the
+wrappers' and their multipliers). Value checks that live in validators (``> 0``,
+ranges) are not expressed.
 
 >>> schema = recipe_schema(optiplug.get_registry())
 >>> jsonschema.validate(yaml.safe_load(open("recipe.yaml")), schema)
@@ -24,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from optiplug.engine.optimizer_options import declared_options, multiplier_names
 from optiplug.plugin_system.catalogues import Catalogue, Registry
 from optiplug.plugin_system.records import OptimizerSpec, RuleSpec, ScheduleSpec, WrapperSpec
 from optiplug.recipe.model import INTERVALS, OptimizerConfig, Recipe, RuleConfig, ScheduleConfig, WrapperConfig
@@ -53,7 +56,8 @@ def recipe_schema(registry: Registry) -> dict[str, Any]:
     """The schema of a canonical recipe mapping, with every installed plugin's kinds."""
     writer = SchemaWriter(registry)
     body = writer.object_schema(Recipe)
-    return {"$schema": DRAFT, "title": "optiplug recipe", **body, "$defs": writer.definitions()}
+    rule_options = writer.rule_options()
+    return {"$schema": DRAFT, "title": "optiplug recipe", **body, **rule_options, "$defs": writer.definitions()}
 
 
 class SchemaWriter:
@@ -179,11 +183,30 @@ class SchemaWriter:
             branches.append(branch)
         return {"description": f"{_first_paragraph(holder.__doc__)} Selected by {key!r}.", "oneOf": branches}
 
+    def rule_options(self) -> dict[str, Any]:
+        """``allOf``: for each optimizer (by any spelling of its name), the keys a rule's ``set`` may write."""
+        wrapper_options = {o for p in self.registry.wrappers for o in p.record.group_options}
+        conditions = []
+        for provided in sorted(self.catalogue(OptimizerConfig), key=lambda p: p.record.name.lower()):
+            options = declared_options(provided.record)
+            if options is None:
+                continue
+            options |= {o: None for o in wrapper_options if o not in options}
+            keys = sorted({*options, *multiplier_names(options)})
+            names = _name_spellings(provided.record)
+            rule = {"properties": {"set": {"propertyNames": {"enum": keys}}}}
+            conditions.append(
+                {
+                    "if": {"properties": {"optimizer": {"properties": {"name": {"enum": names}}}}},
+                    "then": {"properties": {"rules": {"items": rule}}},
+                }
+            )
+        return {"allOf": conditions} if conditions else {}
+
     def _optimizer(self) -> dict[str, Any]:
         names: list[str] = []
         for provided in sorted(self.catalogue(OptimizerConfig), key=lambda p: p.record.name.lower()):
-            for name in (provided.record.name, *provided.record.aliases):
-                names.extend(n for n in (name, name.lower()) if n not in names)
+            names.extend(n for n in _name_spellings(provided.record) if n not in names)
         name_help = attrs.fields(OptimizerConfig).name.metadata["help"]
         kwargs_help = attrs.fields(OptimizerConfig).kwargs.metadata["help"]
         return {
@@ -193,6 +216,14 @@ class SchemaWriter:
             "required": ["name"],
             "additionalProperties": True,
         }
+
+
+def _name_spellings(record: OptimizerSpec) -> list[str]:
+    """An optimizer's name and aliases, as written and in lower case."""
+    names: list[str] = []
+    for name in (record.name, *record.aliases):
+        names.extend(n for n in (name, name.lower()) if n not in names)
+    return names
 
 
 @attrs.frozen

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import pytest
 
 import optiplug
@@ -49,7 +52,14 @@ def build(optimizer, momentum_config, model):
     config = dict(
         optimizer=optimizer, momentum_config=momentum_config, runner=dict(type="EpochBasedRunner", max_epochs=E)
     )
-    return optiplug.build(config, model, steps_per_epoch=L)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built = optiplug.build(config, model, steps_per_epoch=L)
+    # MMCV's warmup divides the momentum by warmup_ratio: above 1 it is built as MMCV does, with a warning.
+    messages = [str(w.message) for w in caught]
+    assert all(re.search(r"^momentum_config: .* must be below 1 \(mmcv accepts this", m) for m in messages), messages
+    built.range_warnings = len(messages)
+    return built
 
 
 def cases():
@@ -80,7 +90,9 @@ def test_warmup_divides_the_momentum(linear_model, mmcv):
     optimizer = dict(type="SGD", lr=0.02, momentum=0.95)
     for warmup, value in expected.items():
         momentum_config = dict(policy="Step", step=100, by_epoch=False, warmup=warmup, warmup_iters=5, warmup_ratio=0.5)
-        got = mmcv.record(build(optimizer, momentum_config, linear_model), linear_model, 3, "momentum")
+        built = build(optimizer, momentum_config, linear_model)
+        assert built.range_warnings == 1
+        got = mmcv.record(built, linear_model, 3, "momentum")
         assert got[2][0] == pytest.approx(value, abs=TOLERANCE, rel=0)
 
 
