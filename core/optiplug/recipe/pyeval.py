@@ -88,7 +88,9 @@ METHODS: dict[type, frozenset[str]] = {
     dict: frozenset({"get", "keys", "values", "items", "copy", "update", "pop", "setdefault"}),
     list: frozenset({"append", "extend", "insert", "pop", "copy", "index", "count", "remove", "reverse"}),
     tuple: frozenset({"index", "count"}),
-    str: frozenset({"join", "lower", "upper", "strip", "lstrip", "rstrip", "split", "startswith", "endswith"}),
+    str: frozenset(
+        {"join", "lower", "upper", "strip", "lstrip", "rstrip", "split", "startswith", "endswith", "format"}
+    ),
 }
 """Methods of known values that are evaluated (on known arguments)."""
 COPY_FUNCTIONS = {("copy", "deepcopy"), ("copy", "copy")}
@@ -731,7 +733,7 @@ class Evaluator:
                 spec = self.expr(value.format_spec)
                 if isinstance(spec, Unknown):
                     return spec
-                if not isinstance(spec, str) or len(spec) > 20 or any(len(n) > 3 for n in re.findall(r"\d+", spec)):
+                if not isinstance(spec, str) or _wide(spec):
                     return self.unknown(value, f"the f-string {_short(node)} (a width or precision over 999)")
             conversion = CONVERSIONS.get(value.conversion)
             text = conversion(item) if conversion is not None else item
@@ -891,6 +893,11 @@ class Evaluator:
                     len(receiver)
                     + (len(args[0]) if func.attr == "extend" and args and isinstance(args[0], list | tuple) else 1),
                 )
+        if isinstance(receiver, str) and func.attr == "format":
+            values = [*args, *kwargs.values()]
+            if not all(isinstance(v, CONSTANTS) for v in values) or _wide(receiver):
+                return self.unknown(node, f"{_short(node)} (formats what is not a plain value, or too wide)")
+            self.check_length(node, len(receiver) + sum(len(str(v)) for v in values))
         if isinstance(receiver, str) and func.attr == "join" and args:
             parts = self.known(args[0])
             if not isinstance(parts, list | tuple) or not all(isinstance(p, str) for p in parts):
@@ -979,6 +986,12 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
+
+
+def _wide(template: str) -> bool:
+    """A format that could make a huge string: a width or precision over 999 (or a long spec)."""
+    specs = re.findall(r"\{[^{}]*\}", template) if "{" in template else [template]
+    return any(len(spec) > 24 or any(len(n) > 3 for n in re.findall(r"\d+", spec)) for spec in specs)
 
 
 def _hashable(key: Any) -> bool:
