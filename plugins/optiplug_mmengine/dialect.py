@@ -61,6 +61,26 @@ WRAPPER_KEYS = {
     ),
 }
 DEFAULT_CONSTRUCTOR = "DefaultOptimWrapperConstructor"
+CONSTRUCTORS = {
+    DEFAULT_CONSTRUCTOR: (
+        "bias_lr_mult",
+        "bias_decay_mult",
+        "norm_decay_mult",
+        "dwconv_decay_mult",
+        "flat_decay_mult",
+        "dcn_offset_lr_mult",
+        "custom_keys",
+        "bypass_duplicate",
+    ),
+    "LearningRateDecayOptimWrapperConstructor": (
+        "layer_decay_rate",
+        "bias_decay_mult",
+        "norm_decay_mult",
+        "flat_decay_mult",
+        "custom_keys",
+    ),
+}
+"""The constructors read, and the paramwise_cfg keys each reads."""
 FORMS = {"LR": "lr", "Momentum": "momentum", "ParamScheduler": None}
 """The class-name suffixes of MMEngine's schedulers and the option they drive (Param: ``param_name``)."""
 PLATEAU = ("ReduceOnPlateau",)
@@ -85,7 +105,8 @@ def detect(mapping: Mapping[str, Any]) -> bool:
 def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
     """The canonical recipe of an MMEngine config."""
     registry = context.registry
-    config = {key: _without_delete(config[key]) if key in READ_KEYS else config[key] for key in config}
+    # only the keys read here: the others (model, pipelines) may hold values the .py reader left unevaluated
+    config = {key: _without_delete(config[key]) for key in READ_KEYS if key in config}
     wrapper = config["optim_wrapper"]
     kind = _wrapper_type(wrapper)
     optimizer, rules = read_optimizer(wrapper, registry)
@@ -151,10 +172,10 @@ def read_optimizer(wrapper: Mapping[str, Any], registry: RegistryView) -> tuple[
         raise ConfigError(f"expected dict(type='SGD', lr=...), got {value!r}", path)
     spec = registry.optimizers.get(value["type"], f"{path}.type")
     constructor = wrapper.get("constructor", DEFAULT_CONSTRUCTOR)
-    if constructor != DEFAULT_CONSTRUCTOR:
+    if constructor not in CONSTRUCTORS:
         raise ConfigError(
-            f"only {DEFAULT_CONSTRUCTOR} is supported, got {constructor!r} (mmpretrain's "
-            "LearningRateDecayOptimWrapperConstructor is not read yet: use a canonical layer_decay rule)",
+            f"unknown constructor {constructor!r}{did_you_mean(str(constructor), CONSTRUCTORS)}; known: "
+            f"{', '.join(CONSTRUCTORS)}",
             "optim_wrapper.constructor",
         )
     kwargs = {str(k): v for k, v in value.items() if k != "type"}
@@ -167,17 +188,23 @@ def read_optimizer(wrapper: Mapping[str, Any], registry: RegistryView) -> tuple[
         has_weight_decay = kwargs.get("weight_decay") is not None
         if not has_weight_decay:
             _check_decay_base(paramwise, ppath)
-        params = {**_known_paramwise_keys(paramwise, ppath), "has_weight_decay": has_weight_decay}
+        params = {
+            **_known_paramwise_keys(paramwise, ppath, constructor),
+            "has_weight_decay": has_weight_decay,
+            "constructor": constructor,
+        }
         cfg = structure_config(params, MMEngineParamwise, registry, ppath)
         rules.append(RuleConfig("mmengine_paramwise", cfg, {}, {}, "paramwise_cfg"))
+    elif constructor != DEFAULT_CONSTRUCTOR:
+        rules.append(
+            RuleConfig("mmengine_paramwise", MMEngineParamwise(constructor=constructor), {}, {}, "constructor")
+        )
     return OptimizerConfig(spec.name, kwargs), rules
 
 
-def _known_paramwise_keys(paramwise: Mapping[str, Any], path: str) -> dict[str, Any]:
-    """paramwise_cfg without the keys MMEngine's constructor never reads (it ignores them; optiplug warns)."""
-    import attrs
-
-    known = [f.name for f in attrs.fields(MMEngineParamwise) if f.name != "has_weight_decay"]
+def _known_paramwise_keys(paramwise: Mapping[str, Any], path: str, constructor: str) -> dict[str, Any]:
+    """paramwise_cfg without the keys the constructor never reads (it ignores them; optiplug warns)."""
+    known = list(CONSTRUCTORS[constructor])
     for key in paramwise:
         if key not in known:
             warnings.warn(

@@ -56,6 +56,15 @@ def _custom_keys(_instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
                 raise ConfigError(f"expected a number, got {number!r}", f"custom_keys[{key!r}].{option}")
 
 
+DEFAULT = "DefaultOptimWrapperConstructor"
+LAYER_DECAY = "LearningRateDecayOptimWrapperConstructor"
+
+
+def _constructor(value: Any) -> None:
+    if value not in (DEFAULT, LAYER_DECAY):
+        raise ConfigError(f"must be {DEFAULT} or {LAYER_DECAY}, got {value!r}", "constructor")
+
+
 def _multiplier(help: str) -> Any:
     return help_field(help, default=None, validator=_optional_multiplier)
 
@@ -84,6 +93,15 @@ class MMEngineParamwise:
         "Accepted; a parameter shared by several modules is always put in the optimizer once.", default=False
     )
     has_weight_decay: bool = help_field("Whether the optimizer sets weight_decay (MMEngine's base_wd).", default=True)
+    constructor: str = help_field(
+        "DefaultOptimWrapperConstructor, or mmpretrain's LearningRateDecayOptimWrapperConstructor (layer-wise lr "
+        "decay from the model's get_layer_depth(name); custom_keys give decay_mult and other options, no lr_mult).",
+        default=DEFAULT,
+        validator=lambda _i, _a, value: _constructor(value),
+    )
+    layer_decay_rate: float = help_field(
+        "LearningRateDecayOptimWrapperConstructor: lr times rate ** (max_id - layer_id - 1).", default=1.0
+    )
 
 
 def _is_dcn(module: nn.Module | None) -> bool:
@@ -93,6 +111,8 @@ def _is_dcn(module: nn.Module | None) -> bool:
 def paramwise_matcher(config: MMEngineParamwise) -> RuleMatcher:
     """The options MMEngine's constructor gives each parameter, as multipliers and values."""
     keys = sorted(sorted(config.custom_keys), key=len, reverse=True)
+    if config.constructor == LAYER_DECAY:
+        return _layer_decay_matcher(config, keys)
 
     def match(info: ParamInfo) -> Mapping[str, Any] | bool | None:
         prefix = info.module_name
@@ -154,6 +174,44 @@ def _type_rules(config: MMEngineParamwise, info: ParamInfo, module: nn.Module | 
         if decay is not None:
             options["decay_mult"] = decay
     return {k: v for k, v in options.items() if v != 1.0}
+
+
+def _layer_decay_matcher(config: MMEngineParamwise, keys: list[str]) -> RuleMatcher:
+    """Mmpretrain's LearningRateDecayOptimWrapperConstructor (mmpretrain 1.2.0's ``add_params``)."""
+
+    def match(info: ParamInfo) -> Mapping[str, Any] | bool | None:
+        depth = getattr(info.root, "get_layer_depth", None)
+        if depth is None:
+            raise ConfigError(
+                f"{LAYER_DECAY} needs the model's get_layer_depth(param_name) method (mmpretrain's classifiers "
+                f"and backbones have it); {type(info.root).__name__} has none",
+                "constructor",
+            )
+        layer_id, max_id = depth(info.name)
+        options: dict[str, Any] = {"lr_mult": config.layer_decay_rate ** (max_id - layer_id - 1)}
+        if config.has_weight_decay:
+            options.update(_layer_decay_wd(config, info, keys))
+        return {k: v for k, v in options.items() if not (k.endswith("_mult") and v == 1.0)} or True
+
+    return match
+
+
+def _layer_decay_wd(config: MMEngineParamwise, info: ParamInfo, keys: list[str]) -> dict[str, Any]:
+    key = next((k for k in keys if k in info.name), None)
+    if key is not None:
+        entry = dict(config.custom_keys[key])
+        options: dict[str, Any] = {"decay_mult": float(entry.pop("decay_mult", 1.0))}
+        # mmpretrain copies the other keys into the group, then sets the group's lr from the layer:
+        # an lr or lr_mult given here has no effect.
+        options.update({k: v for k, v in entry.items() if k not in ("lr", "lr_mult")})
+        return options
+    if isinstance(info.module, NORM_TYPES) and config.norm_decay_mult is not None:
+        return {"decay_mult": config.norm_decay_mult}
+    if info.leaf_name == "bias" and config.bias_decay_mult is not None:
+        return {"decay_mult": config.bias_decay_mult}
+    if info.param.ndim == 1 and config.flat_decay_mult is not None:
+        return {"decay_mult": config.flat_decay_mult}
+    return {}
 
 
 def rule_specs() -> list[RuleSpec]:

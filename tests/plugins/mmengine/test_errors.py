@@ -81,11 +81,11 @@ def build(cfg: dict[str, Any], model: nn.Module | None = None, **kw: Any) -> opt
             {
                 "optim_wrapper": {
                     "optimizer": {"type": "SGD", "lr": 0.1},
-                    "constructor": "LearningRateDecayOptimWrapperConstructor",
+                    "constructor": "LearningRateDecayOptimWraperConstructor",
                 }
             },
             "optim_wrapper.constructor",
-            "LearningRateDecay",
+            "LearningRateDecayOptimWrapperConstructor",
         ),
         (
             {"optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.1}, "accumulative_counts": 0}},

@@ -9,6 +9,7 @@ values are compared parameter by parameter.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from typing import Any
 
@@ -322,3 +323,96 @@ def test_amp_optim_wrapper_loss_scale_through_built_step() -> None:
     assert type(grad_scaler({**wrapper, "loss_scale": "dynamic"}, device="cpu")) is torch.amp.GradScaler
     assert grad_scaler({**wrapper, "loss_scale": {"init_scale": 4.0}}, device="cpu").get_scale() == 4.0
     assert grad_scaler({"type": "OptimWrapper"}) is None
+
+
+class LayeredNet(Net):
+    """A Net with mmpretrain's ``get_layer_depth`` (as its VisionTransformer counts: embeddings 0, layer i i+1)."""
+
+    def get_layer_depth(self, param_name: str) -> tuple[int, int]:
+        num_layers = 3 + 2
+        if param_name == "pos_embed":
+            return 0, num_layers
+        if param_name.startswith("backbone."):
+            return int(param_name.split(".")[1]) + 1, num_layers
+        return num_layers - 1, num_layers
+
+
+def mmpretrain_layer_decay(model: nn.Module, optimizer: dict[str, Any], paramwise: dict[str, Any]) -> dict[str, Any]:
+    """Each parameter's lr and weight decay as mmpretrain 1.2.0's LearningRateDecayOptimWrapperConstructor.add_params
+    sets them (written from its source: mmpretrain/engine/optimizers/layer_decay_optim_wrapper_constructor.py)."""
+    norms = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.GroupNorm, nn.LayerNorm)
+    custom = paramwise.get("custom_keys", {})
+    keys = sorted(sorted(custom), key=len, reverse=True)
+    base_lr, base_wd = optimizer["lr"], optimizer.get("weight_decay")
+    out = {}
+    for prefix, module in model.named_modules():
+        for name, param in module.named_parameters(recurse=False):
+            param_name = f"{prefix}.{name}" if prefix else name
+            if not param.requires_grad:
+                continue
+            group: dict[str, Any] = {}
+            if base_wd is not None:
+                key = next(filter(lambda k: k in param_name, keys), None)
+                if key is not None:
+                    cfg = dict(custom[key])
+                    group["weight_decay"] = base_wd * cfg.pop("decay_mult", 1.0)
+                    group.update(cfg)
+                elif isinstance(module, norms) and paramwise.get("norm_decay_mult") is not None:
+                    group["weight_decay"] = base_wd * paramwise["norm_decay_mult"]
+                elif name == "bias" and paramwise.get("bias_decay_mult") is not None:
+                    group["weight_decay"] = base_wd * paramwise["bias_decay_mult"]
+                elif param.ndim == 1 and paramwise.get("flat_decay_mult") is not None:
+                    group["weight_decay"] = base_wd * paramwise["flat_decay_mult"]
+                else:
+                    group["weight_decay"] = base_wd
+            layer_id, max_id = model.get_layer_depth(param_name)  # type: ignore[operator]
+            group["lr"] = base_lr * paramwise.get("layer_decay_rate", 1.0) ** (max_id - layer_id - 1)
+            out[param_name] = group
+    return out
+
+
+def test_layer_decay_constructor_matches_mmpretrain() -> None:
+    optimizer = {"type": "AdamW", "lr": 4e-3, "weight_decay": 0.05}
+    paramwise = {
+        "layer_decay_rate": 0.75,
+        "norm_decay_mult": 0.0,
+        "bias_decay_mult": 0.5,
+        "flat_decay_mult": 0.0,
+        "custom_keys": {"pos_embed": {"decay_mult": 0.0, "lr_mult": 10.0}, "head.bias": {"decay_mult": 2.0}},
+    }
+    config = {
+        "optim_wrapper": {
+            "optimizer": optimizer,
+            "constructor": "LearningRateDecayOptimWrapperConstructor",
+            "paramwise_cfg": paramwise,
+        },
+        "param_scheduler": {"type": "CosineAnnealingLR", "eta_min": 1e-6, "by_epoch": False},
+        "train_cfg": {"max_epochs": 2},
+    }
+    model = LayeredNet()
+    expected = mmpretrain_layer_decay(model, optimizer, paramwise)
+    assert len({round(g["lr"], 12) for g in expected.values()}) == 5  # five depths: the test can fail
+    trace, _ = optiplug_trace(config, model, "lr", 2 * L)
+    decay, _ = optiplug_trace(config, model, "weight_decay", 1)
+    for name, group in expected.items():
+        assert trace[0][name] == pytest.approx(group["lr"], rel=1e-12), name
+        assert decay[0][name] == pytest.approx(group["weight_decay"], rel=1e-12), name
+    # the schedule moves each layer's lr from its own start (MMEngine's initial_lr per group)
+    cosine = [(1 + math.cos(math.pi * i / (2 * L))) / 2 for i in range(2 * L)]
+    for i, factor in enumerate(cosine):
+        for name, group in expected.items():
+            assert trace[i][name] == pytest.approx(1e-6 + (group["lr"] - 1e-6) * factor, rel=1e-9), (i, name)
+
+
+def test_layer_decay_constructor_needs_get_layer_depth() -> None:
+    config = {
+        "optim_wrapper": {
+            "optimizer": {"type": "AdamW", "lr": 4e-3},
+            "constructor": "LearningRateDecayOptimWrapperConstructor",
+            "paramwise_cfg": {"layer_decay_rate": 0.5},
+        },
+        "train_cfg": {"max_epochs": 2},
+    }
+    with pytest.raises(optiplug.ConfigError, match="get_layer_depth") as info:
+        optiplug.build(config, Net(), steps_per_epoch=L)
+    assert "constructor" in info.value.path
