@@ -268,3 +268,13 @@ def test_without_the_plugin_routing_is_refused_by_name():
             r"'multi' of the plugin optiplug_multi, which is not loaded$",
         ):
             optiplug.build(recipe, Net())
+
+
+def test_optiplug_plugins_lists_the_router_under_the_multi_plugin(capsys):
+    import json
+
+    from optiplug.cli import main
+
+    assert main(["plugins", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["multi"]["provides"] == {"optimizers": ["multi"]}

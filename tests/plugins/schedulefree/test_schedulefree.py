@@ -238,3 +238,13 @@ def test_arguments_are_checked_against_the_packages_signature():
     with pytest.raises(optiplug.ConfigError, match=r"^rules\[0\]\.set\.betas: expected 2 numbers, got \[0\.9\]$"):
         config = {"optimizer": {"name": "schedulefree_adamw"}, "rules": [{"kind": "bias", "set": {"betas": [0.9]}}]}
         optiplug.build(config, nn.Linear(2, 1))
+
+
+def test_optiplug_plugins_lists_them_under_the_schedulefree_plugin(capsys):
+    import json
+
+    from optiplug.cli import main
+
+    assert main(["plugins", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["schedulefree"]["provides"] == {"optimizers": sorted(CASES)}

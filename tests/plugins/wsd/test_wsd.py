@@ -208,3 +208,47 @@ def test_start_branch_refuses_a_checkpoint_of_another_update():
         optiplug_wsd.start_branch(branch, original.state_dict())
     with pytest.raises(optiplug.StateError, match=r"^not a cooldown run"):
         optiplug_wsd.start_branch(original, original.state_dict())
+
+
+# --- the command and the plugin list -------------------------------------------------------------------
+
+
+def test_the_command_writes_a_branch_that_builds(tmp_path):
+    import yaml
+
+    from optiplug_wsd.__main__ import main
+
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(RUN))
+    output = tmp_path / "branch.yaml"
+    assert main(["cooldown", str(config), "--at", "40", "--length", "5", "-o", str(output)]) == 0
+    branch = yaml.safe_load(output.read_text())
+    assert branch["schedules"]["lr"]["decay_start"] == 40 and branch["run"]["total_steps"] == 45
+    values = compute_curves(optiplug.build(branch, nn.Linear(2, 1))).values["lr"][0].tolist()
+    assert values == pytest.approx([paper(n, 45, 0.1, 10, 5, "1-sqrt") for n in range(45)], rel=1e-12)
+
+
+def test_the_command_names_its_flags_in_errors(tmp_path, capsys):
+    import yaml
+
+    from optiplug_wsd.__main__ import main
+
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(RUN))
+    assert main(["cooldown", str(config), "--at", "95"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "python -m optiplug_wsd: error: --at: must be an update of the stable phase, from the end of the warmup (10)"
+    )
+    assert main(["cooldown", str(config), "--at", "40", "--length", "0"]) == 2
+    assert "error: --length: must be a whole number of updates >= 1, got 0" in capsys.readouterr().err
+
+
+def test_optiplug_plugins_lists_the_schedule_under_the_wsd_plugin(capsys):
+    import json
+
+    from optiplug.cli import main
+
+    assert main(["plugins", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["wsd"]["provides"] == {"schedules": ["wsd"], "scaling_rules": ["wsd"]}
+    assert rows["wsd"]["status"] == "loaded"
