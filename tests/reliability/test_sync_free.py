@@ -35,6 +35,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "vissl_lars": {"optimizer": {"name": "vissl_lars", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-6}},
 }
 SCHEDULES = {"lr": {"name": "cosine", "start_value": 1.0, "end_value": 0.1}}
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
 @contextmanager
@@ -61,10 +62,10 @@ def counting_host_reads() -> Iterator[list[str]]:
             setattr(torch.Tensor, name, original)
 
 
-def model_and_data() -> tuple[nn.Module, list[torch.Tensor]]:
+def model_and_data(device: str = "cpu") -> tuple[nn.Module, list[torch.Tensor]]:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
-    batches = [torch.randn(6, 3, generator=torch.Generator().manual_seed(i)) for i in range(5)]
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).to(device)
+    batches = [torch.randn(6, 3, generator=torch.Generator().manual_seed(i)).to(device) for i in range(5)]
     return model, batches
 
 
@@ -104,9 +105,11 @@ def test_the_check_is_off_by_default_and_reads_the_host():
     assert seen == ["__bool__"]  # the finiteness check, the one read sync_free removes
 
 
+@pytest.mark.device
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", CONFIGS)
-def test_an_update_reads_nothing_on_the_host(name):
-    model, batches = model_and_data()
+def test_an_update_reads_nothing_on_the_host(name, device):
+    model, batches = model_and_data(device)
     built = build(name, model)
     built.step(model(batches[0]).square().mean())  # the first update makes the state, checked on the host
     with counting_host_reads() as seen:
@@ -154,3 +157,20 @@ def test_the_count_survives_a_checkpoint():
     again = build("sgd", model)
     again.load_state_dict(state)
     assert again.skipped_updates == 1
+
+
+@pytest.mark.device
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (sync debug mode)")
+@pytest.mark.parametrize("name", CONFIGS)
+def test_no_device_sync_under_cuda_sync_debug_mode(name):
+    model, batches = model_and_data("cuda")
+    built = build(name, model)
+    built.step(model(batches[0]).square().mean())
+    loss = model(batches[1]).square().mean()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        built.step(loss)
+        built.step(model(batches[3]).square().mean() * float("nan"))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert built.skipped_updates == 1
