@@ -83,6 +83,40 @@ def demo() -> None:
     print(f"wrote {(IMAGES / 'optiplug-run.png').relative_to(ROOT)}")
 
 
+# (picture, `optiplug` arguments, the exit statuses it may end with) of the researcher's tools (docs/cli.md)
+TOOLS: list[tuple[str, list[str], tuple[int, ...]]] = [
+    ("explain_mistakes_vit", ["explain", f"{RECIPES}/mistakes_vit.yaml", "--model", "vit_like", "--lint"], (0,)),
+    ("find_lr_demo", ["find-lr", f"{RECIPES}/warmup_cosine.yaml", "--recipe", "one_cycle"], (0,)),
+    (
+        "diff_mmcv_warmups",
+        [
+            "plot",
+            "examples/mmcv/warmup_linear_by_iter.py",
+            "examples/mmcv/warmup_exp_by_epoch.py",
+            "--steps-per-epoch",
+            "100",
+        ],
+        (0, 3),
+    ),
+]
+
+
+def tools() -> None:
+    """``optiplug explain -o``, ``find-lr -o`` and ``plot A B -o``: the pictures of docs/cli.md's tool sections.
+
+    Only them: ``python docs/gen_images.py tools``.
+    """
+    from optiplug.cli import main
+
+    for name, argv, statuses in TOOLS:
+        output = IMAGES / f"{name}.png"
+        with contextlib.redirect_stdout(io.StringIO()):
+            status = main([*argv, "-o", str(output)])
+        if status not in statuses:
+            raise SystemExit(f"optiplug {' '.join(argv)} failed")
+        print(f"wrote {output.relative_to(ROOT)}")
+
+
 # The architecture diagram: boxes (x, y, width, height, title, modules) in data units, and arrows.
 Box = tuple[float, float, float, float, str, str]
 LAYERS: dict[str, Box] = {
@@ -356,14 +390,18 @@ def with_example_plugin(target: Path) -> None:
 def main(only: list[str] | None = None) -> None:
     """Every picture, or only ``architecture`` when asked (``python docs/gen_images.py architecture``)."""
     IMAGES.mkdir(parents=True, exist_ok=True)
+    if only == ["tools"]:
+        tools()
+        return
     architecture()
     if only == ["architecture"]:
         return
     if only:
-        raise SystemExit(f"unknown picture(s) {only}: give none (all) or 'architecture'")
+        raise SystemExit(f"unknown picture(s) {only}: give none (all), 'architecture' or 'tools'")
     for name, config, extra in PLOTS:
         plot(name, config, extra)
     demo()
+    tools()
     wsd()
     schedulefree()
     multi()

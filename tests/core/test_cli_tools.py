@@ -54,8 +54,8 @@ def test_explain_the_adamwr_seed_finds_decay_on_norms(capsys):
     """The adamwr README builds AdamW(model.parameters(), weight_decay=1e-5): norms and biases decay too."""
     code, out, _ = run(capsys, "explain", ADAMWR, "--lint")
     assert code == 0
-    assert "20 norm-layer parameter(s) in no rule get weight decay under adamwr" in out
-    assert "1 1-D parameter(s) (biases, scales) in no rule get weight decay: head.bias" in out
+    assert "20 norm-layer parameter(s) get the optimizer's weight decay (no rule sets it) under adamwr" in out
+    assert "1 1-D parameter(s) (biases, scales) get the optimizer's weight decay (no rule sets it): head.bias" in out
 
 
 def test_explain_an_importable_model(capsys, tmp_path, monkeypatch):

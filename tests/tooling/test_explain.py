@@ -155,8 +155,10 @@ def test_a_multiplier_nothing_reads_and_one_overridden_by_a_later_rule():
     report = explain(quiet_build(config, model), model)
     found = {f.code: f for f in report.findings}
     assert codes(report) == ["overridden", "unread-mult"]
-    assert found["unread-mult"].path == "rules[0].decay_mult" and "0 and not scheduled" in found["unread-mult"].message
-    assert found["overridden"].path == "rules[0].lr_mult" and "rules[1].set.lr" in found["overridden"].message
+    assert (
+        found["unread-mult"].path == "rules[0].set.decay_mult" and "0 and not scheduled" in found["unread-mult"].message
+    )
+    assert found["overridden"].path == "rules[0].set.lr_mult" and "rules[1].set.lr" in found["overridden"].message
 
 
 def test_decay_on_norms_under_adamw_frozen_and_shared_parameters():
@@ -189,3 +191,33 @@ def test_explain_through_a_dialect_names_the_dialects_rules():
     assert codes(report) == ["decay-1d"]
     assert "layer2.0.downsample.1.weight" in report.findings[0].message  # a BN the paramwise regex misses
     assert torch.is_tensor(dict(model.named_parameters())["layer2.0.downsample.1.weight"])
+
+
+def test_the_documented_mistakes_are_all_found_and_drawn():
+    """docs/examples/recipes/mistakes_vit.yaml: layer decay undone by a fixed lr for everything, and more."""
+    from optiplug.tooling.explain_plot import explanation_figure
+
+    model = example_model("vit_like")
+    report = quiet_build("docs/examples/recipes/mistakes_vit.yaml", model).explain(model)
+    assert codes(report) == ["decay-1d", "decay-norm", "no-match", "shadowed", "unscheduled"]
+    found = {f.code: f for f in report.findings}
+    assert found["shadowed"].path == "rules[0]" and "layer decay" in found["shadowed"].message
+    assert found["unscheduled"].path == "rules[4].set.lr" and "32 parameter(s)" in found["unscheduled"].message
+    assert found["decay-norm"].message.startswith("2 norm-layer parameter(s)") and "norm.weight, norm.bias" in str(
+        found["decay-norm"]
+    )
+    assert report.rules[3] == ("rules[3]", "fc_norm")
+    figure = explanation_figure(report, "mistakes")
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["cls_token", "pos_embed"]
+    red = [t.get_text() for t in ax.get_xticklabels() if t.get_color() == "tab:red"]
+    assert red == ["rules[0] layer decay", "rules[3] fc_norm", "rules[4] base lr"]
+    cells = ax.get_images()[0].get_array()
+    assert cells[0][0] == 1 and cells[0][4] == 2 and cells[0][3] == 0  # cls_token: overwritten, won, unmatched
+
+
+def test_a_fixed_value_under_a_relative_schedule_is_not_reported():
+    """Only options an absolute schedule drives are held by a fixed value; the head's lr_mult keeps it."""
+    model = example_model("convnet")
+    report = optiplug.build("docs/examples/recipes/warmup_cosine.yaml", model).explain(model)
+    assert codes(report) == []

@@ -14,11 +14,13 @@ config path:
   overwritten by later rules on every parameter the rule matches;
 - ``same-option``: a rule writing one option twice (``lr`` and ``lr_mult``): only the last is read;
 - ``unread-mult``: a multiplier of an option that is 0 in the optimizer and not scheduled;
+- ``unscheduled``: a rule fixing an option (``lr: 0.01``) that a schedule drives for the
+  other parameters: the parameters it sets hold that value all run (``lr_mult`` keeps the schedule);
 - ``uniform``: a rule kind that computes options per parameter (``layer_decay``) giving
   every parameter the same values (the model's names do not follow its preset);
-- ``decay-1d``: 1-D parameters (biases, norm scales) in no rule, with weight decay;
-- ``decay-norm``: norm layers in no rule, with weight decay, under decoupled weight
-  decay (AdamW);
+- ``decay-1d``: 1-D parameters (biases, norm scales) with the optimizer's weight decay
+  (no rule sets theirs);
+- ``decay-norm``: the same for norm layers' parameters under decoupled weight decay (AdamW);
 - ``frozen``: parameters with ``requires_grad=False`` (in no group);
 - ``shared``: one parameter registered under two names (tied weights): it is grouped by
   its first name, and rules that match only the other names do not apply to it.
@@ -107,6 +109,8 @@ class Explanation:
     updates: int | None
     params: tuple[ParamReport, ...]
     findings: tuple[Finding, ...]
+    rules: tuple[tuple[str, str], ...] = ()
+    """Every rule's config path and label, in order."""
 
     def param(self, name: str) -> ParamReport:
         """The report of the parameter called ``name``."""
@@ -205,7 +209,8 @@ def explain(
     )
     algorithm = _algorithm(built)
     findings = Lint(built, model, infos, compiled, reports, rename).findings()
-    return Explanation(algorithm, updates, reports, tuple(findings))
+    rules = tuple((rename(rule.path), rule.label) for rule in compiled)
+    return Explanation(algorithm, updates, reports, tuple(findings), rules)
 
 
 def _group_index(built: Built) -> dict[int, int]:
@@ -331,6 +336,7 @@ class Lint:
             return [*found, Finding("shadowed", path, message)]
         found += self._overridden(index, path, label, matched)
         found += self._unread_mult(matched, path, label)
+        found += self._unscheduled(path, label, matched)
         return found + self._uniform(rule, path, label, matched)
 
     def _same_option(self, rule: CompiledRule, path: str) -> list[Finding]:
@@ -357,7 +363,7 @@ class Lint:
                 f"{key} of rule {label} is never read: later rules set {option} on all "
                 f"{len(matched)} parameters it matches ({', '.join(winners)})"
             )
-            found.append(Finding("overridden", join_path(path, key), message))
+            found.append(Finding("overridden", matched[0][1].options[option].origin, message))
         return found
 
     def _unread_mult(self, matched: list[tuple[ParamReport, RuleHit]], path: str, label: str) -> list[Finding]:
@@ -371,8 +377,30 @@ class Lint:
                     f"{key} of rule {label} multiplies optimizer.{option}, which is 0 and not scheduled: "
                     f"it changes nothing"
                 )
-                found.append(Finding("unread-mult", join_path(path, key), message))
+                found.append(Finding("unread-mult", setting.origin, message))
         return found
+
+    def _unscheduled(self, path: str, label: str, matched: list[tuple[ParamReport, RuleHit]]) -> list[Finding]:
+        """Fixed values this rule wins with for options a schedule drives elsewhere: they hold still."""
+        bound = {(b.group, "beta1" if b.into_betas else b.option) for b in self.built.scheduler.bindings}
+        scheduled = {option for _, option in bound} | set(self.built.recipe.schedules)
+        held: dict[str, list[str]] = {}
+        origins: dict[str, str] = {}
+        for report, hit in matched:
+            for option in hit.won:
+                setting = hit.options[option]
+                if not setting.scaled and option in scheduled and (report.group, option) not in bound:
+                    held.setdefault(option, []).append(report.name)
+                    origins[option] = setting.origin
+        return [
+            Finding(
+                "unscheduled",
+                origins[option],
+                f"rule {label} fixes {option}, so the recipe's {option} schedule does not drive the {len(names)} "
+                f"parameter(s) it sets ({_names(names)}); {option}_mult keeps the schedule",
+            )
+            for option, names in held.items()
+        ]
 
     def _uniform(
         self, rule: CompiledRule, path: str, label: str, matched: list[tuple[ParamReport, RuleHit]]
@@ -395,7 +423,8 @@ class Lint:
         norms, flat = [], []
         for report in self.reports:
             decay = report.start.get("weight_decay")
-            if report.hits or not isinstance(decay, int | float) or (decay <= 0 and not report.end.get("weight_decay")):
+            decays = isinstance(decay, int | float) and (decay > 0 or bool(report.end.get("weight_decay")))
+            if "weight_decay" in report.settings or not decays:
                 continue
             if decoupled and isinstance(info_of[report.name].module, NORM_TYPES):
                 norms.append(report.name)
@@ -404,14 +433,14 @@ class Lint:
         found = []
         if norms:
             message = (
-                f"{len(norms)} norm-layer parameter(s) in no rule get weight decay under "
+                f"{len(norms)} norm-layer parameter(s) get the optimizer's weight decay (no rule sets it) under "
                 f"{self.built.recipe.optimizer.name}: {_names(norms)}; add a rule such as "
                 "{kind: norm, set: {weight_decay: 0}}"
             )
             found.append(Finding("decay-norm", self.rename("optimizer.weight_decay"), message))
         if flat:
             message = (
-                f"{len(flat)} 1-D parameter(s) (biases, scales) in no rule get weight decay: "
+                f"{len(flat)} 1-D parameter(s) (biases, scales) get the optimizer's weight decay (no rule sets it): "
                 f"{_names(flat)}; add a rule such as {{kind: ndim, max: 1, set: {{weight_decay: 0}}}}"
             )
             found.append(Finding("decay-1d", self.rename("optimizer.weight_decay"), message))

@@ -117,7 +117,8 @@ def _names(names: Sequence[str]) -> str:
 
 
 def _algorithm(built: Built) -> str:
-    return f"{type(built.optimizer).__name__}, {len(built.optimizer.param_groups)} groups, {_length(built)} updates"
+    count = len(built.optimizer.param_groups)
+    return f"{type(built.optimizer).__name__}, {count} group{'s' if count != 1 else ''}, {_length(built)} updates"
 
 
 def _length(built: Built) -> str:

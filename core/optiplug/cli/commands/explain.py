@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from optiplug.cli.command import Command
 from optiplug.cli.parser import DEFAULT_MODEL, add_run_options
@@ -24,6 +25,7 @@ def configure_parser(sub: argparse.ArgumentParser) -> None:
     )
     sub.add_argument("--only", metavar="REGEX", help="show only the parameters whose name matches REGEX")
     sub.add_argument("--lint", action="store_true", help="show only the lint findings")
+    sub.add_argument("-o", "--output", metavar="PNG", help="also draw which rule matched which parameter")
     sub.add_argument("--strict", action="store_true", help=f"exit with status {EXIT_FINDINGS} when there are findings")
     add_run_options(sub)
 
@@ -52,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.config} on {args.model}: {report.algorithm}")
     lines = report.lines(args.only)
     print("\n".join(lines[-1 - len(report.findings) :] if args.lint else lines[1:]))
+    if args.output:
+        from optiplug.tooling.explain_plot import explanation_figure, save
+
+        title = f"{Path(args.config).name} on {args.model}: {report.algorithm}"
+        print(f"wrote {save(explanation_figure(report, title), args.output)}")
     return EXIT_FINDINGS if args.strict and report.findings else 0
 
 
