@@ -65,6 +65,7 @@ from optiplug.plugin_system.records import (
     ScheduleSpec,
     WrapperSpec,
 )
+from optiplug.recipe.loaders import load as load_config
 from optiplug.recipe.model import (
     AccumulationConfig,
     ClipConfig,
@@ -144,6 +145,7 @@ __all__ = [
     "is_count",
     "is_number",
     "join_path",
+    "load_config",
     "non_negative",
     "number_problem",
     "one_of",

@@ -34,8 +34,9 @@ from optiplug.plugin import (
     ScheduleConfig,
     structure_config,
 )
-from optiplug_mmcv.optimizer_config import read_optimizer_config
-from optiplug_mmcv.paramwise import ParamwiseCfg, check_decay_base, paramwise_options_rules
+from optiplug_mmcv import ignored_keys
+from optiplug_mmcv.optimizer_config import fp16_hook_config, loss_scale_of, read_optimizer_config
+from optiplug_mmcv.paramwise import PARAMWISE_CFG_KEYS, ParamwiseCfg, check_decay_base, paramwise_options_rules
 from optiplug_mmcv.runner import RunLength, hook_defaults, read_run_length
 
 LR_POLICIES = {
@@ -83,6 +84,9 @@ def detect(mapping: Mapping[str, Any]) -> bool:
 def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
     """The canonical recipe of an MMCV / MMSelfSup config."""
     registry = context.registry
+    ignored_keys.warn_top_level(config)
+    ignored_keys.warn_custom_imports(config.get("custom_imports"))
+    ignored_keys.warn_custom_hooks(config.get("custom_hooks"))
     optimizer, rules = read_optimizer(config["optimizer"], registry)
     run = read_run_length(config, context)
     schedules = {}
@@ -90,7 +94,13 @@ def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
         schedule = read_schedule(config.get(key), key, policies, registry, run)
         if schedule is not None:
             schedules[option] = schedule
-    clip, accumulation = read_optimizer_config(config.get("optimizer_config"))
+    hook = fp16_hook_config(config)
+    clip, accumulation = read_optimizer_config(hook)
+    if loss_scale_of(hook) is not None:
+        ignored_keys.warn(
+            f"{hook['type']}: optiplug builds no loss scaler; for MMCV's loss_scale={loss_scale_of(hook)!r} pass "
+            "optiplug_mmcv.fp16.grad_scaler(config) to built.step(loss, scaler)"
+        )
     if "momentum" in schedules:
         _check_momentum_target(optimizer, registry)
     if schedules or accumulation.steps > 1:
@@ -129,7 +139,8 @@ def paramwise_cfg_rules(value: Any, optimizer: Mapping[str, Any], registry: Regi
         return []
     if not isinstance(value, Mapping):
         raise ConfigError(f"expected None or a dict, got {value!r}", path)
-    config = structure_config(dict(value), ParamwiseCfg, registry, path)
+    known = ignored_keys.known_paramwise_cfg(value, PARAMWISE_CFG_KEYS, path)
+    config = structure_config(known, ParamwiseCfg, registry, path)
     check_decay_base(config, optimizer, path)
     return [] if config.is_empty() else [RuleConfig("mmcv_paramwise", config, {}, {}, "paramwise_cfg")]
 

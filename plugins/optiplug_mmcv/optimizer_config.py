@@ -7,6 +7,11 @@
   (MMCV) accumulate n iterations per update: the loss is divided by n (by the remainder
   in the last ``T mod n`` iterations), windows are counted over the whole run, and the
   schedules move every iteration (``schedule_clock: iterations``).
+* the fp16 hooks (``Fp16OptimizerHook``, ``GradientCumulativeFp16OptimizerHook``,
+  MMSelfSup's ``GradAccumFp16OptimizerHook``, or a top-level ``fp16=dict(loss_scale=...)``
+  as the train APIs of MMDetection, MMClassification and MMSelfSup read it) are read for
+  their clipping and accumulation; their loss scale is a ``torch.amp.GradScaler`` that
+  :func:`optiplug_mmcv.fp16.grad_scaler` makes and ``Built.step(loss, scaler)`` uses.
 """
 
 from __future__ import annotations
@@ -32,8 +37,12 @@ HOOK_KEYS: dict[str | None, tuple[str, ...]] = {
         "frozen_layers_cfg",
     ),
 }
-INTERVAL_SYNONYMS = {"cumulative_iters": "update_interval", "update_interval": "cumulative_iters"}
+FP16_KEYS = ("loss_scale", "distributed", "coalesce", "bucket_size_mb")
+HOOK_KEYS["Fp16OptimizerHook"] = ("grad_clip", *FP16_KEYS)
+HOOK_KEYS["GradientCumulativeFp16OptimizerHook"] = (*HOOK_KEYS["GradientCumulativeOptimizerHook"], *FP16_KEYS)
+HOOK_KEYS["GradAccumFp16OptimizerHook"] = ("grad_clip", "update_interval", "frozen_layers_cfg", *FP16_KEYS)
 FP16_HOOKS = ("Fp16OptimizerHook", "GradientCumulativeFp16OptimizerHook", "GradAccumFp16OptimizerHook")
+INTERVAL_SYNONYMS = {"cumulative_iters": "update_interval", "update_interval": "cumulative_iters"}
 PATH = "optimizer_config"
 
 
@@ -59,7 +68,9 @@ def read_optimizer_config(value: Any) -> tuple[ClipConfig | None, AccumulationCo
             "remove it and freeze those parameters in your training loop",
             f"{PATH}.frozen_layers_cfg",
         )
-    interval_key = "cumulative_iters" if hook == "GradientCumulativeOptimizerHook" else "update_interval"
+    if "loss_scale" in value:
+        check_loss_scale(value["loss_scale"], f"{PATH}.loss_scale")
+    interval_key = "cumulative_iters" if hook in CUMULATIVE_HOOKS else "update_interval"
     steps = whole_number(value.get(interval_key, 1), f"{PATH}.{interval_key}")
     return read_grad_clip(value.get("grad_clip")), AccumulationConfig(steps, "iterations")
 
@@ -68,14 +79,60 @@ def _hook_type(value: Mapping[str, Any]) -> str | None:
     hook = value.get("type")
     if hook is None or (isinstance(hook, str) and hook in HOOK_KEYS):
         return hook
-    if hook in FP16_HOOKS:
-        raise ConfigError(
-            f"{hook} is not supported: use the matching non-fp16 hook and pass a torch.amp.GradScaler to Built.step",
-            f"{PATH}.type",
-        )
     known = [k for k in HOOK_KEYS if k]
     raise ConfigError(
         f"unknown optimizer hook {hook!r}{did_you_mean(str(hook), known)}; known: {', '.join(known)}", f"{PATH}.type"
+    )
+
+
+CUMULATIVE_HOOKS = ("GradientCumulativeOptimizerHook", "GradientCumulativeFp16OptimizerHook")
+
+
+def fp16_hook_config(config: Mapping[str, Any]) -> Any:
+    """``optimizer_config`` as the train APIs make it: ``fp16=dict(...)`` turns it into an fp16 hook.
+
+    MMDetection / MMClassification build ``Fp16OptimizerHook(**optimizer_config, **fp16)``,
+    MMSelfSup ``GradAccumFp16OptimizerHook(...)`` (the one that takes ``update_interval``);
+    a hook whose ``type`` is already an fp16 hook keeps it (MMSegmentation, whose ``fp16 =
+    dict()`` is a placeholder).
+    """
+    value, fp16 = config.get("optimizer_config"), config.get("fp16")
+    if fp16 is None or (isinstance(value, Mapping) and value.get("type") in FP16_HOOKS):
+        return value
+    if not isinstance(fp16, Mapping):
+        raise ConfigError(f"expected dict(loss_scale=...), got {fp16!r}", "fp16")
+    if not fp16:
+        return value
+    for key in fp16:
+        if key not in FP16_KEYS:
+            raise ConfigError(f"the fp16 hook takes no {key!r}{did_you_mean(str(key), FP16_KEYS)}", f"fp16.{key}")
+    base = dict(value) if isinstance(value, Mapping) else {}
+    if "type" in base:
+        raise ConfigError(
+            "with fp16=dict(...) the train API passes optimizer_config to an fp16 hook, which takes no 'type'",
+            f"{PATH}.type",
+        )
+    hook = "GradAccumFp16OptimizerHook" if "update_interval" in base else "Fp16OptimizerHook"
+    return {**base, **fp16, "type": hook}
+
+
+def loss_scale_of(value: Any) -> Any:
+    """The fp16 hook's ``loss_scale`` (MMCV's default 512.), or None for a hook without fp16."""
+    if not isinstance(value, Mapping) or value.get("type") not in FP16_HOOKS:
+        return None
+    return value.get("loss_scale", 512.0)
+
+
+def check_loss_scale(value: Any, path: str) -> None:
+    """MMCV accepts 'dynamic', a float (a static scale) or a dict of GradScaler's arguments."""
+    if value == "dynamic" or isinstance(value, Mapping):
+        return
+    if isinstance(value, float) and math.isfinite(value) and value > 0:
+        return
+    raise ConfigError(
+        f"expected 'dynamic', a float > 0 (512., a static scale; MMCV refuses an int) or a dict of GradScaler's "
+        f"arguments, got {value!r}",
+        path,
     )
 
 

@@ -176,7 +176,7 @@ def test_norm_type_inf_is_accepted():
 @pytest.mark.parametrize(
     ("optimizer_config", "path", "words"),
     [
-        (dict(type="Fp16OptimizerHook", loss_scale=512.0), "optimizer_config.type", "GradScaler"),
+        (dict(type="Fp16OptimizerHook", loss_scale=512), "optimizer_config.loss_scale", "MMCV refuses an int"),
         (dict(type="OptimizerHok"), "optimizer_config.type", "did you mean 'OptimizerHook'"),
         (dict(type="OptimizerHook", update_interval=4), "optimizer_config.update_interval", "OptimizerHook takes no"),
         (
