@@ -7,12 +7,14 @@ import textwrap
 from collections.abc import Sequence
 
 from optiplug.cli.command import Command
+from optiplug.version import __version__
 
 PROG = "optiplug"
 HELP_WIDTH = 100
 DEFAULT_MODEL = "resnet_like"
 EPILOG = (
     "examples:\n  optiplug plugins\n  optiplug check recipe.yaml\n  optiplug plot recipe.yaml -o lr.png\n"
+    "  optiplug --import my_optimizers check recipe.yaml\n"
     "  optiplug convert vissl.yaml --to canonical -o recipe.yaml --steps-per-epoch 500\n"
     "  optiplug run\n\n'optiplug COMMAND --help' shows each command's options."
 )
@@ -30,10 +32,21 @@ def make_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of a config or plugin error")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE (a module name or a .py file) before the command, for its "
+        "@optiplug.register_optimizer / register_schedule registrations; repeatable",
+    )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     common = argparse.ArgumentParser(add_help=False)
     # also accepted after the subcommand; SUPPRESS keeps the subparser from resetting the main parser's value
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--import", dest="late_imports", action="append", metavar="MODULE", help=argparse.SUPPRESS)
     for command in commands:
         sub = subparsers.add_parser(
             command.name,

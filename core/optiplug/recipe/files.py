@@ -1,4 +1,8 @@
-"""Reading a config file's text safely: a regular file of bounded size, decoded as UTF-8."""
+"""Reading a config file's text safely: a regular file of bounded size, decoded as UTF-8.
+
+A file that is not text (NUL bytes, UTF-16, bytes that are not UTF-8) is a ConfigError
+naming the file and saying what was expected, never a codec error.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,18 @@ def read_text(path: Path, where: str = "") -> str:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise ConfigError(f"cannot read {path}{where}: {size:,} bytes, more than a config's {MAX_FILE_BYTES:,}")
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}{where}: {exc}") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}{where}: {exc.strerror or exc}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"cannot read {path}{where}: UTF-16 text; expected a config saved as UTF-8 text")
+    if b"\0" in data:
+        raise ConfigError(f"cannot read {path}{where}: a binary file (it holds NUL bytes); expected a text config")
+    try:
+        return data.decode("utf-8-sig")  # a byte-order mark, as some editors write, is dropped
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"cannot read {path}{where}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+            "expected a config saved as UTF-8 text"
+        ) from None

@@ -36,6 +36,7 @@ def load(config: Any) -> Loaded:
     if isinstance(config, str | os.PathLike):
         data = load_file(Path(config))
         check_tree(data, str(config))
+        check_top(data, str(config))
         return Loaded(data, str(config))
     container = _omegaconf_container(config)
     if container is not None:
@@ -50,6 +51,25 @@ def load(config: Any) -> Loaded:
         "expected a config as a mapping, a Recipe, or a path to a .yaml/.yml/.json/.py file; "
         f"got {type(config).__name__}"
     )
+
+
+TOP_EXAMPLE = "optimizer: {name: sgd, lr: 0.1}"
+
+
+def check_top(data: Any, source: str) -> None:
+    """A config file holds a mapping of config keys; an empty file or another value is a ConfigError naming it."""
+    if isinstance(data, Mapping):
+        return
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty; expected a config, a mapping such as {TOP_EXAMPLE}")
+    described = f"a {type(data).__name__}" if not isinstance(data, str) else f"the text {_short(data)}"
+    raise ConfigError(
+        f"{source}: expected a config, a mapping of keys such as {TOP_EXAMPLE}, at the top of the file; got {described}"
+    )
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _omegaconf_container(config: Any) -> Any:

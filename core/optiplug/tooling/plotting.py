@@ -1,4 +1,4 @@
-"""Pictures of :class:`~optiplug.tooling.curves.Curves`: a PNG (matplotlib, Agg) and a terminal chart.
+"""Pictures of :class:`~optiplug.tooling.curves.Curves`: a PNG, SVG, PDF or JPEG (matplotlib, Agg) and a terminal chart.
 
 One panel per option (lr, momentum or beta1, weight decay, then any other scheduled
 option), one line per distinct curve, labelled with the groups that follow it and the
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from optiplug.engine.built_result import GroupSummary
+from optiplug.errors import ConfigError
 from optiplug.tooling.curves import Curves
 
 if TYPE_CHECKING:
@@ -72,8 +73,13 @@ def curves_figure(
     title: str,
     log_lr: bool = False,
     losses: Sequence[float] | None = None,
+    per_epoch: bool = False,
 ) -> Figure:
-    """A figure with a panel per option (and the loss per update when ``losses`` is given)."""
+    """A figure with a panel per option (and the loss per update when ``losses`` is given).
+
+    ``per_epoch``: the curves hold one value per epoch (the updates per epoch are not
+    known), and the x axis counts epochs.
+    """
     from matplotlib.figure import Figure
     from matplotlib.ticker import EngFormatter
 
@@ -90,6 +96,9 @@ def curves_figure(
             _draw_constant(ax, curves, option, groups)
     if losses is not None:
         _draw_losses(axes[-1], losses, curves.clock.steps_per_epoch)
+    if per_epoch:
+        axes[-1].set_xlabel("epoch (one value per epoch: give the updates per epoch for per-update curves)")
+        return figure
     for ax in axes:
         _mark_epochs(ax, curves)
     _epoch_axis(axes[0], curves.clock.steps_per_epoch)
@@ -184,6 +193,31 @@ def _epoch_axis(ax: Axes, steps_per_epoch: int) -> None:
     ax.secondary_xaxis("top", functions=(to_epochs, to_steps)).set_xlabel("epoch", fontsize=9)
 
 
+FIGURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".jpg": "jpeg", ".jpeg": "jpeg"}
+"""The picture formats a figure is written in, by the file's extension."""
+
+
+def figure_format(path: str | Path) -> str:
+    """The format ``path``'s extension names (``png``, ``svg``, ``pdf``, ``jpeg``), or a ConfigError listing them."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FIGURE_FORMATS:
+        given = f"a {suffix} file" if suffix else "a file without an extension"
+        raise ConfigError(
+            f"cannot write {path}: {given}; the picture's format is taken from the extension: "
+            f"{', '.join(FIGURE_FORMATS)}"
+        )
+    return FIGURE_FORMATS[suffix]
+
+
+def save_figure(figure: Figure, path: str | Path) -> Path:
+    """Write ``figure`` in the format its extension names (the parent directory is created); return the path."""
+    target = Path(path)
+    file_format = figure_format(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, format=file_format, dpi=110)
+    return target
+
+
 def save_png(figure: Figure, path: str | Path) -> Path:
     """Write ``figure`` as a PNG (the parent directory is created) and return the path."""
     target = Path(path)
@@ -217,12 +251,17 @@ def text_chart(values: torch.Tensor, width: int = 60, height: int = 4) -> list[s
     return rows
 
 
-def terminal_summary(curves: Curves, groups: Sequence[GroupSummary], width: int = 60) -> list[str]:
-    """The compact preview ``optiplug plot`` prints: a chart of every scheduled option, a line per constant one."""
+def terminal_summary(
+    curves: Curves, groups: Sequence[GroupSummary], width: int = 60, unit: str = "update"
+) -> list[str]:
+    """The compact preview ``optiplug plot`` prints: a chart of every scheduled option, a line per constant one.
+
+    ``unit`` is what a value of the curves stands for (``update``, or ``epoch`` for curves per epoch).
+    """
     lines: list[str] = []
     for option in curves.options:
         if option in curves.scheduled or option == "lr":
-            lines += terminal_preview(curves, groups, option, width)
+            lines += terminal_preview(curves, groups, option, width, unit)
         else:
             distinct = curves.distinct(option)
             values = " · ".join(
@@ -237,7 +276,9 @@ def _group_numbers(indices: Sequence[int]) -> str:
     return ("group " if len(indices) == 1 else "groups ") + ", ".join(map(str, indices))
 
 
-def terminal_preview(curves: Curves, groups: Sequence[GroupSummary], option: str = "lr", width: int = 60) -> list[str]:
+def terminal_preview(
+    curves: Curves, groups: Sequence[GroupSummary], option: str = "lr", width: int = 60, unit: str = "update"
+) -> list[str]:
     """Lines showing every distinct curve of ``option``: a chart and its first/last/min/max values.
 
     A flat curve (a group whose option a rule fixed) takes one line.
@@ -257,6 +298,7 @@ def terminal_preview(curves: Curves, groups: Sequence[GroupSummary], option: str
         peak = int(curve.argmax())
         lines.append(
             f"{'':>{margin}}  first {float(curve[0]):.4g} · last {float(curve[-1]):.4g} · "
-            f"min {float(curve.min()):.4g} · max {float(curve.max()):.4g} (update {peak}) · {len(curve):,} updates"
+            f"min {float(curve.min()):.4g} · max {float(curve.max()):.4g} ({unit} {peak}) · "
+            f"{len(curve):,} {unit}{'s' if len(curve) != 1 else ''}"
         )
     return lines

@@ -16,32 +16,27 @@ def configure_parser(sub: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the config on the example model; print the resolved recipe, the groups and the run."""
-    from optiplug.cli.arguments import (
-        build_with,
-        has_schedules,
-        recipe_from,
-        require_length,
-        resolved_recipe,
-        run_figures,
-    )
-    from optiplug.cli.rendering import console, groups_count, groups_table, run_summary
+    from optiplug.cli.arguments import planned_build
+    from optiplug.cli.rendering import console, groups_count, groups_table, print_table, run_summary
     from optiplug.tooling.conversion import recipe_yaml
     from optiplug.tooling.demo import example_model
 
     model = example_model(args.model)
-    figures = run_figures(args)
-    translated = recipe_from(args.config, figures, args.dialect)
-    recipe = translated.recipe
-    if has_schedules(recipe):
-        require_length(recipe, figures)
-    built = build_with(translated, model, figures)
+    planned = planned_build(args, model, need_length=False)
+    built, figures = planned.built, planned.figures
+    resolved = planned.resolved_recipe()
     header = f"{args.config}: the resolved canonical recipe (after dialect translation and lr scaling)"
-    print(recipe_yaml(resolved_recipe(built, figures), header=header).rstrip())
+    if resolved is None:
+        print(
+            f"# {args.config}: the resolved recipe depends on the updates per epoch: pass --steps-per-epoch to see it"
+        )
+    else:
+        print(recipe_yaml(resolved, header=header).rstrip())
     print()
     title = f"{type(built.optimizer).__name__}: {groups_count(built)} of example model {args.model!r}"
     out = console()
-    out.print(groups_table(built.groups, title))
-    out.print(f"run: {run_summary(built, figures)}. The config is valid.")
+    print_table(out, groups_table(built.groups, title))
+    out.print(f"run: {run_summary(built, figures, per_epoch=planned.per_epoch)}. The config is valid.")
     return 0
 
 

@@ -16,36 +16,42 @@ def configure_parser(sub: argparse.ArgumentParser) -> None:
     add_config_and_model(sub)
     sub.add_argument("other", metavar="B", nargs="?", help="a second config: both on one figure per option (as diff)")
     add_pair_options(sub)
-    sub.add_argument("-o", "--output", metavar="PNG", help="where to write the PNG (default: CONFIG-curves.png)")
+    sub.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write the picture, as .png, .svg, .pdf or .jpg by its extension (default: CONFIG-curves.png)",
+    )
     sub.add_argument("--log", action="store_true", help="logarithmic lr axis")
     add_run_options(sub)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the config on the example model, plot its curves to the PNG and summarise them in the terminal."""
-    from optiplug.cli.arguments import build_with, recipe_from, require_length, run_figures
+    from optiplug.cli.arguments import per_epoch_curves, planned_build
     from optiplug.cli.rendering import console, groups_count, run_summary
     from optiplug.tooling.curves import compute_curves
     from optiplug.tooling.demo import example_model
-    from optiplug.tooling.plotting import curves_figure, save_png, terminal_summary
+    from optiplug.tooling.plotting import curves_figure, figure_format, save_figure, terminal_summary
 
     if args.other is not None:
         return plot_pair(args)
+    output_path = args.output or f"{Path(args.config).stem}-curves.png"
+    figure_format(output_path)  # an extension that cannot be written is refused before any work
     model = example_model(args.model)
-    figures = run_figures(args)
-    translated = recipe_from(args.config, figures, args.dialect)
-    recipe = translated.recipe
-    require_length(recipe, figures)
-    built = build_with(translated, model, figures)
-    curves = compute_curves(built)
+    planned = planned_build(args, model, need_length=True)
+    built, figures, per_epoch = planned.built, planned.figures, planned.per_epoch
+    curves = per_epoch_curves(built) if per_epoch else compute_curves(built)
     title = (
         f"{Path(args.config).name}: {type(built.optimizer).__name__}, {groups_count(built)} "
-        f"({args.model})\n{run_summary(built, figures)}"
+        f"({args.model})\n{run_summary(built, figures, per_epoch=per_epoch)}"
     )
-    figure = curves_figure(curves, built.groups, title=title, log_lr=args.log)
-    output = save_png(figure, args.output or f"{Path(args.config).stem}-curves.png")
+    figure = curves_figure(curves, built.groups, title=title, log_lr=args.log, per_epoch=per_epoch)
+    output = save_figure(figure, output_path)
     width = max(20, min(72, console().width - 16))
-    for line in terminal_summary(curves, built.groups, width=width):
+    if per_epoch:
+        print("per epoch: the config gives the epochs, not the updates in one (--steps-per-epoch: per-update curves)")
+    for line in terminal_summary(curves, built.groups, width=width, unit="epoch" if per_epoch else "update"):
         print(line)
     print(f"wrote {output}")
     return 0

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     A clash does not stop the command: every plugin is listed, each clash names the
     ``OPTIPLUG_DISABLE_PLUGINS`` values that resolve it.
     """
-    from optiplug.cli.rendering import console, plugins_table
+    from optiplug.cli.rendering import console, plugins_table, print_table
     from optiplug.plugin_system.host import get_registry
 
     registry = get_registry()
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     out = console()
-    out.print(plugins_table(rows))
+    print_table(out, plugins_table(rows))
     clashes = registry.clashes()
     if clashes:
         count = f"{len(clashes)} name{'s' if len(clashes) != 1 else ''}"
