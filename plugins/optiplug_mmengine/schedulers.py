@@ -53,6 +53,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "Poly": {"eta_min": 0.0, "power": 1.0},
     "Step": {"step_size": ..., "gamma": 0.1},
     "CosineAnnealingWeightDecay": {"T_max": None, "eta_min": None, "eta_min_ratio": None},
+    "QuadraticWarmup": {},
 }
 """Each scheduler kind's own arguments and MMEngine's defaults (``...``: required)."""
 EPOCH_LISTS = {"MultiStep": "milestones", "CosineRestart": "periods"}
@@ -235,6 +236,8 @@ class _Running:
         self.base = group["initial"]
         if scheduler.kind in ("Constant", "Linear", "Poly"):
             self.total_iters = self.end - scheduler.begin - 1
+        if scheduler.kind == "QuadraticWarmup":
+            self.total_iters = self.end - scheduler.begin
         if scheduler.kind in ("CosineAnnealing", "CosineAnnealingWeightDecay"):
             self.T_max = self.o["T_max"] or (self.end - scheduler.begin)
         if scheduler.kind == "CosineRestart":
@@ -258,6 +261,9 @@ class _Running:
             return v * (1.0 + delta / (self.total_iters * o["start_factor"] + (t - 1) * delta))
         if kind == "Exponential":
             return v if t == 0 else v * o["gamma"]
+        if kind == "QuadraticWarmup":  # mmdet's (YOLOX): the sum of (2k + 1) / T**2 reaches 1 at T
+            step = self.base * (2 * t + 1) / self.total_iters**2
+            return step if t == 0 else v + step
         if kind == "Step":
             return v if t == 0 or t % o["step_size"] != 0 else v * o["gamma"]
         if kind == "MultiStep":
@@ -364,8 +370,8 @@ class MMEngineSchedule:
 
     Each entry is ``kind`` (``Constant``, ``CosineAnnealing``, ``CosineRestart``,
     ``Exponential``, ``Linear``, ``MultiStep``, ``OneCycle``, ``Poly``, ``Step``,
-    ``CosineAnnealingWeightDecay``) with MMEngine's arguments (``begin``, ``end``,
-    ``by_epoch``, ``convert_to_iter_based`` and the scheduler's own).
+    mmpretrain's ``CosineAnnealingWeightDecay``, mmdet's ``QuadraticWarmup``) with MMEngine's
+    arguments (``begin``, ``end``, ``by_epoch``, ``convert_to_iter_based`` and the scheduler's own).
     """
 
     schedulers: list[dict[str, Any]] = help_field(

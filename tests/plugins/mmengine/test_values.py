@@ -66,7 +66,7 @@ def mmengine_trace(config: dict[str, Any], model: nn.Module, option: str, **kw: 
 
 
 def optiplug_trace(config: dict[str, Any], model: nn.Module, option: str, iterations: int, **kw: Any):
-    built = optiplug.build(copy.deepcopy(config), model, steps_per_epoch=L, **kw)
+    built = optiplug.build(copy.deepcopy(config), model, **{"steps_per_epoch": L, **kw})
     trace = []
     for i in range(iterations):
         trace.append(per_param(model, built.optimizer.param_groups, option))
@@ -416,3 +416,24 @@ def test_layer_decay_constructor_needs_get_layer_depth() -> None:
     with pytest.raises(optiplug.ConfigError, match="get_layer_depth") as info:
         optiplug.build(config, Net(), steps_per_epoch=L)
     assert "constructor" in info.value.path
+
+
+def test_mmdet_quadratic_warmup_then_cosine() -> None:
+    """mmdet's QuadraticWarmupLR (YOLOX): lr * (t + 1)**2 / T**2 over T iterations (its steps summed), then a cosine."""
+    warmup = 7
+    config = {
+        "optim_wrapper": {"optimizer": dict(SGD), "paramwise_cfg": {"bias_lr_mult": 2.0}},
+        "param_scheduler": [
+            {"type": "QuadraticWarmupLR", "by_epoch": True, "begin": 0, "end": 1, "convert_to_iter_based": True},
+            {"type": "CosineAnnealingLR", "eta_min": 0.0, "by_epoch": False, "begin": warmup, "end": 30},
+        ],
+        "train_cfg": {"max_epochs": 6},
+    }
+    trace, _ = optiplug_trace(config, Net(), "lr", 30, steps_per_epoch=warmup)
+    for t in range(30):
+        for name, base in (("head.weight", 0.1), ("head.bias", 0.2)):
+            if t < warmup:
+                expected = base * (t + 1) ** 2 / warmup**2
+            else:
+                expected = base * (1 + math.cos(math.pi * (t - warmup) / (30 - warmup))) / 2
+            assert trace[t][name] == pytest.approx(expected, rel=1e-12, abs=1e-15), (t, name)
