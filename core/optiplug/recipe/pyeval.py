@@ -397,6 +397,11 @@ class Evaluator:
             if isinstance(container, dict) and not isinstance(key, Unknown) and _hashable(key) and key in container:
                 del container[key]
                 return
+        if isinstance(target, ast.Attribute):  # MMEngine's ConfigDict: del _base_.model
+            container = self.known(self.expr(target.value))
+            if isinstance(container, dict) and target.attr in container:
+                del container[target.attr]
+                return
         self.mutated(target, self.unknown(node, f"del {ast.unparse(target)}"))
 
     def expression_statement(self, node: ast.Expr) -> None:

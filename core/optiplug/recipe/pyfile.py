@@ -105,23 +105,40 @@ class _Loader:
         if len(chain) >= MAX_BASE_DEPTH:
             raise ConfigError(f"{path}: _base_ files nested more than {MAX_BASE_DEPTH} deep")
         module, placeholders = _parse(path)
+        body = [s for s in module.body if not _assigns_base(s)]
+        merged = self._bases(module, path, (*chain, real))
         evaluator = Evaluator(path)
         evaluator.base_hook = lambda node: self._read_base(node, evaluator, path, (*chain, real))
-        evaluator.run(module.body)
+        if merged is not None:
+            evaluator.names[BASE_KEY] = merged  # MMEngine runs the file with the bases' values as _base_
+        evaluator.run(body)
         names = _settle(evaluator, path)
         own = {
             k: v for k, v in names.items() if not k.startswith("__") and (keep_imported or not isinstance(v, Imported))
         }
-        bases = own.pop(BASE_KEY, None)
-        if bases is None:
+        base = own.pop(BASE_KEY, None)
+        if merged is None:
             return _without_delete(own)
+        if isinstance(base, Unknown):  # the file may have changed the bases' values in ways not evaluated
+            base = {key: base for key in merged}
+        elif not isinstance(base, dict):
+            base = merged
+        if placeholders:
+            own = _substitute(own, placeholders, base, path)
+        return merge(own, base, str(path))
+
+    def _bases(self, module: ast.Module, path: Path, chain: tuple[Path, ...]) -> dict[str, Any] | None:
+        """The file's ``_base_`` files read and combined (None without ``_base_``), before the file runs."""
+        statement = next((s for s in module.body if _assigns_base(s)), None)
+        if statement is None:
+            return None
+        assert isinstance(statement, ast.Assign)
+        bases = Evaluator(path).expr(statement.value)
         if isinstance(bases, Unknown):
-            raise ConfigError(
-                f"{path}: _base_ must be known to read the file, but {bases.construct} (line {bases.line})"
-            )
+            raise ConfigError(f"{path}, line {bases.line}: _base_ must be known to read the file: {bases.construct}")
         merged: dict[str, Any] = {}
         for base in _base_paths(bases, path):
-            values = self.load(base, (*chain, real))
+            values = self.load(base, chain)
             duplicates = sorted(merged.keys() & values.keys())
             if duplicates:
                 raise ConfigError(
@@ -129,9 +146,7 @@ class _Loader:
                     "(MMCV refuses duplicate keys among bases)"
                 )
             merged.update(values)
-        if placeholders:
-            own = _substitute(own, placeholders, merged, path)
-        return merge(own, merged, str(path))
+        return merged
 
     def _read_base(self, node: ast.With, evaluator: Evaluator, path: Path, chain: tuple[Path, ...]) -> bool:
         """``with read_base(): from .x import *``: that file's names bound here (False: not read_base)."""
@@ -157,6 +172,16 @@ class _Loader:
                         evaluator.unknown(statement, f"{alias.name}, which {statement.module} does not set"),
                     )
         return True
+
+
+def _assigns_base(statement: ast.stmt) -> bool:
+    """``_base_ = ...`` (MMEngine reads it before the file and removes it from the file)."""
+    return (
+        isinstance(statement, ast.Assign)
+        and len(statement.targets) == 1
+        and isinstance(statement.targets[0], ast.Name)
+        and statement.targets[0].id == BASE_KEY
+    )
 
 
 def _module_file(statement: ast.ImportFrom, path: Path) -> Path:

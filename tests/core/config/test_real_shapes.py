@@ -92,6 +92,20 @@ def test_the_pure_python_style_names_imported_classes():
     assert not {"LinearLR", "AdamW", "read_base"} & set(data)  # imported names are not config keys
 
 
+def test_mmengine_files_change_their_bases_through_base_before_the_merge():
+    data = load_pyfile(CONFIGS / "mmdet3/ssd/ssd300_coco.py")
+    assert data["param_scheduler"][1] == {
+        "type": "MultiStepLR",
+        "begin": 0,
+        "end": 120,
+        "by_epoch": True,
+        "milestones": [90, 108],
+        "gamma": 0.1,
+    }
+    assert data["optim_wrapper"]["optimizer"]["lr"] == pytest.approx(0.03)
+    assert "auto_scale_lr" not in data  # del _base_.auto_scale_lr
+
+
 def model() -> torch.nn.Module:
     layers = {"conv1": torch.nn.Conv2d(3, 4, 3), "bn1": torch.nn.BatchNorm2d(4), "fc": torch.nn.Linear(4, 2)}
     return torch.nn.Sequential(OrderedDict(layers))
