@@ -97,6 +97,14 @@ PATHS = {
 """Recipe paths in build()'s errors -> this dialect's keys (the longest prefix wins)."""
 
 
+def unscoped(name: Any) -> Any:
+    """A registry name without its scope: ``'mmdet.QuadraticWarmupLR'`` is ``'QuadraticWarmupLR'``.
+
+    MMEngine looks a scoped name up in that scope's registry; optiplug has one registry.
+    """
+    return name.rsplit(".", 1)[-1] if isinstance(name, str) else name
+
+
 def detect(mapping: Mapping[str, Any]) -> bool:
     """An MMEngine config has ``optim_wrapper`` as a dict."""
     return isinstance(mapping.get("optim_wrapper"), Mapping)
@@ -115,7 +123,9 @@ def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
         optimizer = _scaled(optimizer, scale)
         rules = [_scaled_rule(rule, scale) for rule in rules]
     max_epochs, max_iters = read_train_cfg(config.get("train_cfg"), context)
-    schedules = read_param_scheduler(config.get("param_scheduler"), iter_based=max_iters is not None)
+    schedules = read_param_scheduler(
+        config.get("param_scheduler"), iter_based=max_iters is not None, epoch_length=context.steps_per_epoch
+    )
     if kind == "AmpOptimWrapper":
         _warn_amp(wrapper)
     clip = read_clip_grad(wrapper.get("clip_grad"))
@@ -146,7 +156,7 @@ def _without_delete(value: Any) -> Any:
 
 
 def _wrapper_type(wrapper: Mapping[str, Any]) -> str:
-    kind = wrapper.get("type", "OptimWrapper")
+    kind = unscoped(wrapper.get("type", "OptimWrapper"))
     if kind not in WRAPPERS:
         hint = did_you_mean(str(kind), WRAPPERS)
         if kind == "ApexOptimWrapper":
@@ -170,8 +180,8 @@ def read_optimizer(wrapper: Mapping[str, Any], registry: RegistryView) -> tuple[
     value = wrapper.get("optimizer")
     if not isinstance(value, Mapping) or "type" not in value:
         raise ConfigError(f"expected dict(type='SGD', lr=...), got {value!r}", path)
-    spec = registry.optimizers.get(value["type"], f"{path}.type")
-    constructor = wrapper.get("constructor", DEFAULT_CONSTRUCTOR)
+    spec = registry.optimizers.get(unscoped(value["type"]), f"{path}.type")
+    constructor = unscoped(wrapper.get("constructor", DEFAULT_CONSTRUCTOR))
     if constructor not in CONSTRUCTORS:
         raise ConfigError(
             f"unknown constructor {constructor!r}{did_you_mean(str(constructor), CONSTRUCTORS)}; known: "
@@ -311,8 +321,13 @@ def read_train_cfg(value: Any, context: DialectContext) -> tuple[int | None, int
     return (context.num_epochs or length), None
 
 
-def read_param_scheduler(value: Any, *, iter_based: bool) -> dict[str, ScheduleConfig]:
-    """``param_scheduler`` as one ``mmengine`` schedule per option, each a chain in the config's order."""
+def read_param_scheduler(value: Any, *, iter_based: bool, epoch_length: int | None) -> dict[str, ScheduleConfig]:
+    """``param_scheduler`` as one ``mmengine`` schedule per option, each a chain in the config's order.
+
+    A missing ``end`` is the train loop's end (filled when the schedule is built), except
+    for a converted by-epoch scheduler in an IterBasedTrainLoop: there MMEngine's runner
+    sets it to the loop's ``max_epochs``, which is 1.
+    """
     path = "param_scheduler"
     if value is None:
         return {}
@@ -329,6 +344,14 @@ def read_param_scheduler(value: Any, *, iter_based: bool) -> dict[str, ScheduleC
                 "value; set by_epoch=False (it defaults to True) or convert_to_iter_based=True",
                 f"{where}.by_epoch",
             )
+        if entry.get("convert_to_iter_based", False) and epoch_length is None:
+            raise ConfigError(
+                "convert_to_iter_based multiplies by the epoch length: pass steps_per_epoch (len(train_dataloader)): "
+                "build(..., steps_per_epoch=N) or optiplug --steps-per-epoch N",
+                f"{where}.convert_to_iter_based",
+            )
+        if iter_based and entry.get("by_epoch", True) and "end" not in entry:
+            entry["end"] = 1  # MMEngine's runner: an IterBasedTrainLoop's max_epochs is 1
         parse_scheduler(entry, where)
         chains.setdefault(option, []).append(entry)
     return {option: ScheduleConfig("mmengine", _params(entries), "step") for option, entries in chains.items()}
@@ -344,7 +367,7 @@ def _scheduler_entry(item: Any, path: str) -> tuple[str, dict[str, Any]]:
     """The option a scheduler drives and its entry (``kind`` plus its arguments)."""
     if not isinstance(item, Mapping) or not isinstance(item.get("type"), str):
         raise ConfigError(f"expected dict(type='CosineAnnealingLR', ...), got {item!r}", path)
-    name = item["type"]
+    name = unscoped(item["type"])
     rest = {str(k): v for k, v in item.items() if k != "type"}
     if name == "CosineAnnealingWeightDecay":
         return "weight_decay", {"kind": name, **rest}

@@ -32,7 +32,7 @@ def run_mmengine(
             group["lr"] = group["lr"] * ratio
     train = config["train_cfg"]
     by_epoch_loop = train.get("type", "EpochBasedTrainLoop") != "IterBasedTrainLoop"
-    max_epochs = train.get("max_epochs")
+    max_epochs = train.get("max_epochs") if by_epoch_loop else 1  # IterBasedTrainLoop.max_epochs is 1
     max_iters = train["max_iters"] if not by_epoch_loop else max_epochs * epoch_length
     schedulers = config.get("param_scheduler") or []
     if isinstance(schedulers, dict):

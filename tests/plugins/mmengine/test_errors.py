@@ -147,3 +147,21 @@ def test_unknown_paramwise_keys_warn_and_are_ignored_as_mmengine_ignores_them() 
     assert any("paramwise_cfg.bias_lr_mul:" in m and "bias_lr_mult" in m for m in messages), messages
     assert sorted(g["weight_decay"] for g in built.optimizer.param_groups) == [0.0, 1e-4]
     assert {g["lr"] for g in built.optimizer.param_groups} == {0.1}
+
+
+def test_scoped_type_names_are_read_as_mmengine_finds_them() -> None:
+    """``type='mmdet.QuadraticWarmupLR'`` names a class in mmdet's registry scope (mmdet 3.x's YOLOX configs)."""
+    scoped = config(
+        optim_wrapper={"type": "mmengine.OptimWrapper", "optimizer": {"type": "torch.SGD", "lr": 0.1}},
+        param_scheduler=[{"type": "mmdet.QuadraticWarmupLR", "by_epoch": False, "end": 4}],
+    )
+    plain = config(
+        optim_wrapper={"optimizer": {"type": "SGD", "lr": 0.1}},
+        param_scheduler=[{"type": "QuadraticWarmupLR", "by_epoch": False, "end": 4}],
+    )
+    a, b = build(scoped), build(plain)
+    for step in range(12):
+        assert a.optimizer.param_groups[0]["lr"] == b.optimizer.param_groups[0]["lr"], step
+        a.scheduler.set_step(step + 1)
+        b.scheduler.set_step(step + 1)
+    assert b.optimizer.param_groups[0]["lr"] == 0.1

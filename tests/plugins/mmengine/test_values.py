@@ -437,3 +437,19 @@ def test_mmdet_quadratic_warmup_then_cosine() -> None:
             else:
                 expected = base * (1 + math.cos(math.pi * (t - warmup) / (30 - warmup))) / 2
             assert trace[t][name] == pytest.approx(expected, rel=1e-12, abs=1e-15), (t, name)
+
+
+def test_converted_scheduler_in_an_iter_based_loop_ends_after_one_epoch_as_in_mmengine() -> None:
+    """MMEngine's runner sets a missing end to max_epochs, which an IterBasedTrainLoop says is 1."""
+    config = {
+        "optim_wrapper": {"optimizer": dict(SGD)},
+        "param_scheduler": [
+            {"type": "LinearLR", "start_factor": 0.1, "by_epoch": True, "convert_to_iter_based": True},
+            {"type": "ExponentialLR", "gamma": 0.9, "by_epoch": False, "begin": 2 * L},
+        ],
+        "train_cfg": {"type": "IterBasedTrainLoop", "max_iters": 4 * L},
+    }
+    assert_same_traces(config, "lr", steps_per_epoch=L)
+    with pytest.raises(optiplug.ConfigError, match="steps_per_epoch") as info:
+        optiplug.build(config, Net())
+    assert info.value.path == "param_scheduler[0].convert_to_iter_based"
