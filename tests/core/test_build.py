@@ -103,7 +103,7 @@ def test_accumulated_micro_batches_equal_one_big_batch():
     big.load_state_dict(small.state_dict())
     data = torch.randn(8, 4)
     config = {"optimizer": {"name": "sgd", "lr": 0.5, "momentum": 0.9}}
-    micro = optiplug.build(dict(config, accumulation={"steps": 4}), small, steps_per_epoch=1, num_epochs=1)
+    micro = optiplug.build(dict(config, accumulation={"steps": 4}), small, steps_per_epoch=4, num_epochs=1)
     whole = optiplug.build(config, big, steps_per_epoch=1, num_epochs=1)
     for chunk in data.split(2):
         micro.step(small(chunk).square().mean())

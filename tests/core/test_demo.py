@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import optiplug
+from optiplug.tooling.curves import run_updates
 from optiplug.tooling.demo import (
     CLASSES,
     EXAMPLE_MODELS,
@@ -95,7 +96,7 @@ def test_each_update_reports_the_mean_of_its_micro_batches():
     recipe = {"optimizer": {"name": "sgd", "lr": 0.05}, "accumulation": {"steps": 4}}
     seen = []
     model = example_model("mlp")
-    built = optiplug.build(recipe, model, steps_per_epoch=5, num_epochs=2)
+    built = optiplug.build(recipe, model, steps_per_epoch=20, num_epochs=2)  # len(loader): 5 updates of 4
     assert micro_batches_per_epoch(built) == 20
     task = SyntheticTask.make(20 * 8)
     result = train(built, model, task, 8, on_update=lambda i, loss: seen.append((i, loss)))
@@ -109,3 +110,21 @@ def test_an_open_ended_run_cannot_be_trained():
     built = optiplug.build({"optimizer": {"name": "sgd", "lr": 0.1}}, model)
     with pytest.raises(optiplug.ConfigError, match="--epochs and --steps-per-epoch"):
         train(built, model, SyntheticTask.make(64), 8)
+
+
+def test_an_mmcv_run_with_accumulation_counts_and_reports_iterations():
+    # issue 15: `optiplug run` on an MMCV config with accumulation showed 30/120 and a loss curve that
+    # stopped at a quarter: MMCV's schedules count iterations, the demo reported updates.
+    config = {
+        "optimizer": {"type": "SGD", "lr": 0.05, "momentum": 0.9},
+        "optimizer_config": {"type": "GradientCumulativeOptimizerHook", "cumulative_iters": 4},
+        "lr_config": {"policy": "CosineAnnealing", "min_lr": 0.0, "by_epoch": False},
+        "runner": {"type": "EpochBasedRunner", "max_epochs": 3},
+    }
+    model = example_model("mlp")
+    built = optiplug.build(config, model, steps_per_epoch=12)  # len(data_loader): 12 iterations per epoch
+    assert micro_batches_per_epoch(built) == 12 and built.total_micro_steps == 36
+    seen = []
+    result = train(built, model, SyntheticTask.make(12 * 8), 8, on_update=lambda i, loss: seen.append(i))
+    assert run_updates(built.clock) == 36 and seen == list(range(36)) and len(result.losses) == 36
+    assert built.scheduler.last_epoch == 36 and built.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)

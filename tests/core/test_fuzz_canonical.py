@@ -48,7 +48,7 @@ BASES = [
         },
         "clip": {"max_norm": 1.0, "norm_type": 2.0},
         "accumulation": {"steps": 2},
-        "run": {"num_epochs": 2, "steps_per_epoch": 3},
+        "run": {"num_epochs": 2, "steps_per_epoch": 6},
     },
     {
         "optimizer": {"name": "adamw", "lr": 1e-3, "betas": [0.9, 0.99], "weight_decay": 0.05},

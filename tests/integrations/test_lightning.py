@@ -126,7 +126,7 @@ def test_the_scheduler_reaches_lightning_unchanged(tmp_path):
 
 def test_accumulation_and_clipping_become_trainer_arguments(tmp_path):
     recipe = RECIPE | {"accumulation": {"steps": 2}, "clip": {"max_norm": 0.5}}
-    model = BuiltEarly(recipe, steps_per_epoch=UPDATES)
+    model = BuiltEarly(recipe, steps_per_epoch=2 * UPDATES)  # len(loader): two batches per update
     arguments = lightning_trainer_arguments(model.built)
     assert arguments == {
         "accumulate_grad_batches": 2,
@@ -142,3 +142,18 @@ def test_accumulation_and_clipping_become_trainer_arguments(tmp_path):
     assert len(model.seen) == 2
     for update, groups in enumerate(model.seen):
         assert groups[0][0] == pytest.approx(expected_values(update, head=False)[0], rel=1e-12)
+
+
+def test_with_accumulation_len_loader_gives_the_epochs_asked_for(tmp_path):
+    # issue 15: steps_per_epoch=len(loader) with accumulation 2 made the helper ask for twice the epochs
+    # (max_steps counted batches as updates); one epoch of 8 batches is 4 updates, the whole run.
+    recipe = RECIPE | {"accumulation": {"steps": 2}}
+    model = BuiltEarly(recipe, steps_per_epoch=2 * UPDATES)
+    arguments = lightning_trainer_arguments(model.built)
+    assert arguments["max_steps"] == UPDATES
+    fitted = trainer(tmp_path, max_epochs=1, **arguments)
+    fitted.fit(model, loader(2 * UPDATES))
+    assert fitted.current_epoch == 1 and fitted.global_step == UPDATES  # one epoch, every update of the run
+    assert model.built.scheduler.last_epoch == UPDATES
+    lr, _ = expected_values(UPDATES, head=False)
+    assert model.built.optimizer.param_groups[0]["lr"] == pytest.approx(lr, abs=1e-12)  # the schedule's end

@@ -130,7 +130,7 @@ CANONICAL = {
     },
     "clip": {"max_norm": 1.0},
     "accumulation": {"steps": 2},
-    "run": {"num_epochs": 4, "steps_per_epoch": 3},
+    "run": {"num_epochs": 4, "steps_per_epoch": 6},
 }
 
 
@@ -157,7 +157,7 @@ ADAM_LARC = {
     },
     "accumulation": {"steps": 3},
     "wrappers": [{"name": "larc", "clip": True, "trust_coefficient": 0.02}],
-    "run": {"num_epochs": 3, "steps_per_epoch": 2},
+    "run": {"num_epochs": 3, "steps_per_epoch": 6},
 }
 
 
@@ -361,8 +361,8 @@ def test_a_state_from_a_run_with_another_length_is_refused():
         training.built.load_state_dict(longer.built.state_dict())
 
     unsized = {key: value for key, value in CANONICAL.items() if key != "run"}
-    four = Training(lambda model: optiplug.build(unsized, model, steps_per_epoch=3, num_epochs=4))
-    five = Training(lambda model: optiplug.build(unsized, model, steps_per_epoch=3, num_epochs=5))
+    four = Training(lambda model: optiplug.build(unsized, model, steps_per_epoch=6, num_epochs=4))
+    five = Training(lambda model: optiplug.build(unsized, model, steps_per_epoch=6, num_epochs=5))
     with pytest.raises(optiplug.StateError, match="saved with total_steps=15.0, this run has total_steps=12.0"):
         four.built.load_state_dict(five.built.state_dict())
 

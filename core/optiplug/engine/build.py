@@ -14,7 +14,7 @@ from optiplug.engine.built_result import Built, GroupSummary
 from optiplug.engine.dialects import translate
 from optiplug.engine.grouping import plan_groups
 from optiplug.engine.optimizer_options import check_rule_options, make_optimizer
-from optiplug.engine.run_figures import given_figures, resolve_batch, resolve_clock
+from optiplug.engine.run_figures import given_figures, resolve_batch, resolve_run
 from optiplug.engine.scaling import scale_recipe
 from optiplug.engine.structuring import unstructure_recipe
 from optiplug.engine.tolerance import STRICT, Tolerance
@@ -43,6 +43,9 @@ def build(
     (VISSL, MMCV, canonical) is detected, or forced with ``dialect=``. ``model`` is an
     ``nn.Module`` or an iterable of parameters or ``(name, parameter)`` pairs.
     ``world_size=None`` means torch.distributed's world size when initialized, else 1.
+    ``steps_per_epoch`` is what the data loader yields per epoch, ``len(loader)`` (the
+    calls of ``Built.step``), in every dialect; with ``accumulation.steps`` n, an epoch is
+    ``steps_per_epoch / n`` optimizer updates (a warning says when that is not whole).
     """
     registry = registry or get_registry()
     figures = given_figures(
@@ -68,7 +71,8 @@ def build_recipe(
     what they refuse (``DialectSpec.tolerates``; ``Tolerance.of(translated.dialect)``).
     """
     recipe = scale_recipe(recipe, registry, resolve_batch(recipe, figures))
-    clock = resolve_clock(recipe, figures)
+    length = resolve_run(recipe, figures)
+    clock = length.clock
     check_rule_options(recipe, registry, tolerance)
     plans = plan_groups(model, recipe.rules, registry)
     optimizer, base = make_optimizer(recipe, plans, registry, tolerance)
@@ -86,4 +90,12 @@ def build_recipe(
         optimizer, bindings, clock, fingerprint(data), bind_added=binder.bind_added, tolerance=tolerance
     )
     summaries = [GroupSummary.of(i, plan, optimizer.param_groups[i]) for i, plan in enumerate(plans)]
-    return Built(recipe, optimizer, scheduler, summaries, clock)
+    return Built(
+        recipe,
+        optimizer,
+        scheduler,
+        summaries,
+        clock,
+        batches_per_epoch=length.batches_per_epoch,
+        total_batches=length.total_batches,
+    )

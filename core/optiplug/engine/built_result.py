@@ -72,6 +72,9 @@ class Built:
         scheduler: OptiplugScheduler,
         groups: list[GroupSummary],
         clock: Clock,
+        *,
+        batches_per_epoch: int | None = None,
+        total_batches: int | None = None,
     ):
         self.recipe = recipe
         self.optimizer = optimizer
@@ -87,9 +90,11 @@ class Built:
         self.accumulate = accumulation.steps
         self.per_iteration = accumulation.schedule_clock == "iterations"
         total = clock.total_steps
-        self.total_micro_steps = (
-            None if total is None else int(total if self.per_iteration else total * self.accumulate)
-        )
+        ticks = 1 if self.per_iteration else self.accumulate  # batches per step of the schedules' clock
+        self.batches_per_epoch = batches_per_epoch or clock.steps_per_epoch * ticks
+        """Batches (``step`` calls) per epoch: the ``steps_per_epoch`` given, ``len(loader)``."""
+        self.total_micro_steps = total_batches or (None if total is None else int(total * ticks))
+        """Batches (``step`` calls) in the run."""
 
     def __repr__(self) -> str:
         lines = [f"Built({type(self.optimizer).__name__}, {len(self.groups)} groups)"]

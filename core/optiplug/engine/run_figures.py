@@ -2,17 +2,26 @@
 
 ``build()`` arguments win over the recipe's ``run`` section, which wins over
 torch.distributed, which wins over the defaults.
+
+The run's length has one definition, in every dialect and helper: ``steps_per_epoch``
+is what the data loader yields in an epoch, ``len(loader)``, the number of
+``built.step(loss)`` calls per epoch; ``run.total_steps`` counts the same batches.
+Accumulation turns them into optimizer updates: ``accumulation.steps`` batches make one
+update, so an epoch is ``steps_per_epoch / accumulation.steps`` updates and the schedules
+(which count updates) run ``ceil(total / accumulation.steps)`` of them. Under MMCV's clock
+(``schedule_clock: iterations``) the schedules count the batches themselves.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
 import attrs
 
-from optiplug.errors import ConfigError
+from optiplug.errors import ConfigError, OptiplugWarning
 from optiplug.plugin_system.records import Clock
 from optiplug.recipe.model import Recipe, RunConfig
 from optiplug.recipe.numbers import count_problem
@@ -78,17 +87,63 @@ def resolve_batch(recipe: Recipe, given: RunConfig) -> Batch:
     return Batch(_first(given.batch_size_per_device, run.batch_size_per_device, 1), world, min(per_node, world))
 
 
+@attrs.frozen
+class RunLength:
+    """The run in the loader's batches (``built.step`` calls) and, in ``clock``, in the schedules' steps."""
+
+    clock: Clock
+    batches_per_epoch: int
+    total_batches: int | None
+
+
 def resolve_clock(recipe: Recipe, given: RunConfig) -> Clock:
-    """Updates per epoch and in total, from build() arguments or the recipe's ``run``."""
+    """Updates per epoch and in total (what the schedules count), from build() arguments or the recipe's ``run``."""
+    return resolve_run(recipe, given).clock
+
+
+def resolve_run(recipe: Recipe, given: RunConfig) -> RunLength:
+    """The run's length in batches, and the schedules' clock after accumulation (module docstring)."""
     run = recipe.run
     per_epoch = _first(given.steps_per_epoch, run.steps_per_epoch)
     epochs = _first(given.num_epochs, run.num_epochs)
-    total = run.total_steps or (per_epoch * epochs if per_epoch and epochs else None)
+    product = per_epoch * epochs if per_epoch and epochs else None
+    total = run.total_steps or product
+    if run.total_steps and product and run.total_steps != product:
+        warnings.warn(
+            f"run.total_steps ({run.total_steps}) and steps_per_epoch x num_epochs ({per_epoch} x {epochs} = "
+            f"{product}) cannot both be right; the run lasts run.total_steps ({run.total_steps} batches)",
+            OptiplugWarning,
+            stacklevel=4,
+        )
     if per_epoch is None:
         if _has_schedules(recipe) and total is None:
             raise ConfigError("the schedules need the run's length: pass steps_per_epoch and num_epochs to build()")
         per_epoch = int(total) if total else 1
-    return Clock(per_epoch, float(total) if total else None)
+    n = recipe.accumulation.steps
+    if n == 1 or recipe.accumulation.schedule_clock == "iterations":
+        return RunLength(Clock(per_epoch, float(total) if total else None), per_epoch, total)
+    updates = math.ceil(total / n) if total else None
+    if per_epoch % n:
+        _warn_partial_windows(per_epoch, n, epochs, updates, total)
+    clock = Clock(math.ceil(per_epoch / n), float(updates) if updates else None)
+    return RunLength(clock, per_epoch, total)
+
+
+def _warn_partial_windows(per_epoch: int, n: int, epochs: int | None, updates: int | None, total: int | None) -> None:
+    """An epoch that is not a whole number of updates: optiplug's count and a trainer's cannot both be right."""
+    run = f"; the run's {total} batches make {updates} updates with built.step" if total else ""
+    trainers = (
+        f" (Lightning and Transformers close a window at each epoch's end: {math.ceil(per_epoch / n) * epochs} updates)"
+        if epochs
+        else ""
+    )
+    warnings.warn(
+        f"steps_per_epoch ({per_epoch} batches, len(loader)) is not a multiple of accumulation.steps ({n}): an "
+        f"epoch is {per_epoch / n:g} updates, which epoch-based schedules count as {math.ceil(per_epoch / n)}"
+        f"{run}{trainers}; make len(loader) a multiple of {n} (drop_last) so both agree",
+        OptiplugWarning,
+        stacklevel=5,
+    )
 
 
 def _first(*values: Any) -> Any:

@@ -249,7 +249,7 @@ class DialectContext:
 
     @property
     def steps_per_epoch(self) -> int | None:
-        """Updates per epoch given to ``build()`` (None where not given)."""
+        """Batches per epoch given to ``build()``, ``len(loader)`` (None where not given)."""
         return self.run.steps_per_epoch
 
     @property

@@ -127,10 +127,14 @@ class RunConfig:
 
     num_epochs: int | None = help_field("Training epochs.", default=None, validator=positive())
     steps_per_epoch: int | None = help_field(
-        "Updates per epoch (iterations for accumulation clocks).", default=None, validator=positive()
+        "Batches per epoch, len(loader): built.step calls; accumulation.steps of them make an update.",
+        default=None,
+        validator=positive(),
     )
     total_steps: int | None = help_field(
-        "Length of the run in steps, when not a whole number of epochs.", default=None, validator=positive()
+        "Length of the run in batches (built.step calls), when not a whole number of epochs.",
+        default=None,
+        validator=positive(),
     )
     batch_size_per_device: int | None = help_field("Samples per device per step.", default=None, validator=positive())
     world_size: int | None = help_field("Number of devices (processes).", default=None, validator=positive())

@@ -203,7 +203,12 @@ class SyntheticTask:
 
 @attrs.frozen
 class TrainResult:
-    """What a demo run produced: the loss of every update and the model's final accuracy."""
+    """What a demo run produced: the loss at every step of the schedules' clock and the model's final accuracy.
+
+    A step is an optimizer update (the mean loss of its micro-batches), or an iteration
+    where the schedules count iterations (MMCV's clock with accumulation), so the losses
+    line up with the curves.
+    """
 
     losses: list[float]
     final_loss: float
@@ -214,9 +219,8 @@ UpdateCallback = Callable[[int, float], None]
 
 
 def micro_batches_per_epoch(built: Built) -> int:
-    """Micro-batches (``Built.step`` calls) in one epoch of the run."""
-    per_epoch = built.clock.steps_per_epoch
-    return per_epoch if built.per_iteration else per_epoch * built.accumulate
+    """Micro-batches (``Built.step`` calls) in one epoch of the run: its ``steps_per_epoch``."""
+    return built.batches_per_epoch
 
 
 def train(
@@ -224,8 +228,9 @@ def train(
 ) -> TrainResult:
     """Train ``model`` over the whole run of ``built`` (reshuffled every epoch, seeded).
 
-    ``on_update(update_index, loss)`` is called after each optimizer update with the
-    mean loss of that update's micro-batches.
+    ``on_update(step_index, loss)`` is called after each step of the schedules' clock (an
+    update, or an iteration under MMCV's clock) with the
+    mean loss of its micro-batches.
     """
     total = built.total_micro_steps
     if total is None:
@@ -266,7 +271,8 @@ def _train(
         index = order[position * batch_size : (position + 1) * batch_size]
         loss = loss_fn(model(task.inputs[index]), task.targets[index])
         window.append(float(loss.detach()))
-        if built.step(loss):
+        # counted in the schedules' unit: per update, or per iteration where they count iterations (MMCV)
+        if built.step(loss) or built.per_iteration:
             losses.append(sum(window) / len(window))
             window.clear()
             if on_update is not None:
