@@ -362,13 +362,28 @@ class Evaluator:
         self.mutated(target, self.unknown(node, f"an assignment to {ast.unparse(target)}"))
 
     def mutated(self, target: ast.expr, unknown: Unknown) -> None:
-        """The value under ``target`` (``x``, ``x.a``, ``x[0]``...) may have changed: its root becomes unknown."""
-        root = _root_name(target)
-        if root is None:
+        """The value under ``target`` (``x``, ``x.a``, ``x[0]``...) may have changed.
+
+        The deepest known container on the way to it becomes unknown (every name holding
+        it sees that); the name itself when none is known.
+        """
+        prefix = target
+        while isinstance(prefix, ast.Attribute | ast.Subscript | ast.Starred):
+            prefix = prefix.value
+            if isinstance(prefix, ast.Name | ast.Attribute | ast.Subscript):
+                container = self.known(self.expr(prefix))
+                if isinstance(container, dict | list | set):
+                    self.poison(container, unknown)
+                    return
+        if isinstance(target, ast.Name):
+            current = self.known(self.lookup(target.id))
+            if isinstance(current, dict | list | set):
+                self.poison(current, unknown)
+            self.bind(target.id, unknown)
             return
-        current = self.lookup(root)
-        self.poison(current, unknown)
-        self.bind(root, unknown)
+        root = _root_name(target)
+        if root is not None:
+            self.bind(root, unknown)
 
     def aug_assign(self, node: ast.AugAssign) -> None:
         """``x += value`` (in place for a list, as Python does)."""
@@ -382,6 +397,10 @@ class Evaluator:
                     current.extend(extra)  # in place, as Python does
                     return
             self.bind(node.target.id, self.binary(node, node.op, current, operand))
+            return
+        if isinstance(node.target, ast.Subscript | ast.Attribute):
+            current = self.expr(node.target)
+            self.assign(node.target, self.binary(node, node.op, current, self.expr(node.value)), node)
             return
         self.mutated(node.target, self.unknown(node, f"an augmented assignment to {ast.unparse(node.target)}"))
 

@@ -307,6 +307,8 @@ def test_the_subset_is_plain_python(tmp_path):
         data['samples_per_gpu'] = 32
         data['train']['pipeline'][1]['size'] = 256
         del data['val']['pipeline'][0]['type']
+        data['train']['pipeline'][1]['size'] *= 0.75
+        data['samples_per_gpu'] += 32
         flags = [x > 1 and x < 4 or x == 9 for x in (0, 2, 9)] + [1 in [1], 'a' not in 'abc', None is None]
         sliced = pixel[:3] + pixel[-2:] + [names[0]] + [pipeline[-1]['type']]
         text = f'{base_lr:.3f}_{num_layers!r}_' + '-'.join(['a', 'b']).upper()
@@ -410,3 +412,28 @@ def test_nothing_a_refused_file_says_is_run_even_partly(tmp_path):
     with pytest.raises(ConfigError, match="line 2: not evaluated: a call to open"):
         data["y"]
     assert not marker.exists()
+
+
+def test_a_change_not_evaluated_makes_only_the_changed_value_unknown(tmp_path):
+    source = "data = dict(pipeline=[dict(type='Crop')], batch=dict(size=32))\ndata['pipeline'][5]['size'] = 224\n"
+    data = load_pyfile(write(tmp_path, "c.py", source))
+    assert data["data"]["batch"] == {"size": 32}
+    with pytest.raises(ConfigError, match=r"c.py, line 2: not evaluated: an assignment to data\['pipeline'\]\[5\]"):
+        data["data"]["pipeline"]
+
+
+def test_mmengine_base_values_are_read_and_changed_through_base(tmp_path):
+    write(
+        tmp_path,
+        "base.py",
+        "optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.02))\nauto_scale_lr = dict(enable=False)\n",
+    )
+    source = """
+    _base_ = 'base.py'
+    lr = _base_.optim_wrapper.optimizer.lr * 2
+    _base_['optim_wrapper']['optimizer']['momentum'] = 0.9
+    _base_.optim_wrapper.optimizer.lr /= 4
+    del _base_.auto_scale_lr
+    """
+    data = load_pyfile(write(tmp_path, "c.py", source))
+    assert data == {"lr": 0.04, "optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.005, "momentum": 0.9}}}
