@@ -130,3 +130,13 @@ def test_accumulation_steps_the_schedule_per_update(tmp_path):
 def test_without_clipping_the_trainer_is_told_not_to_clip():
     built = optiplug.build({k: v for k, v in RECIPE.items() if k != "clip"}, TinyRegressor(), 4, 1)
     assert transformers_arguments(built)["max_grad_norm"] == 0.0  # the Trainer's default would clip at 1.0
+
+
+def test_with_accumulation_len_loader_gives_the_updates_of_the_epochs_asked_for():
+    # issue 15: steps_per_epoch is len(train_dataloader); with 2 batches per update, 3 epochs of 8 batches are
+    # 12 updates, the Trainer's own count (ceil(8 / 2) per epoch), and the schedule spans exactly those.
+    recipe = RECIPE | {"accumulation": {"steps": 2}}
+    built = optiplug.build(recipe, TinyRegressor(), steps_per_epoch=8, num_epochs=3)
+    arguments = transformers_arguments(built)
+    assert (arguments["gradient_accumulation_steps"], arguments["max_steps"]) == (2, 12)
+    assert built.clock.total_steps == 12 and built.clock.steps_per_epoch == 4
