@@ -32,9 +32,11 @@ from optiplug.plugin import (
     RuleConfig,
     RunConfig,
     ScheduleConfig,
+    did_you_mean,
     structure_config,
 )
 from optiplug_mmcv import ignored_keys
+from optiplug_mmcv.layer_decay import MMSegLayerDecay, MMSelfSupFinetune
 from optiplug_mmcv.optimizer_config import fp16_hook_config, loss_scale_of, read_optimizer_config
 from optiplug_mmcv.paramwise import PARAMWISE_CFG_KEYS, ParamwiseCfg, check_decay_base, paramwise_options_rules
 from optiplug_mmcv.runner import RunLength, hook_defaults, read_run_length
@@ -72,6 +74,8 @@ PATHS = {
 """Recipe paths in build()'s errors -> this dialect's keys (the longest prefix wins)."""
 OPTIMIZER_ONLY_KEYS = ("type", "constructor", "paramwise_options", "paramwise_cfg")
 DEFAULT_CONSTRUCTOR = "DefaultOptimizerConstructor"
+MMSEG_CONSTRUCTORS = ("LearningRateDecayOptimizerConstructor", "LayerDecayOptimizerConstructor")
+FINETUNE_CONSTRUCTOR = "TransformerFinetuneConstructor"
 NOT_HOOK_ARGUMENTS = ("type", "name", "update_interval")
 
 
@@ -119,17 +123,63 @@ def read_optimizer(value: Mapping[str, Any], registry: RegistryView) -> tuple[Op
     """The optimizer (``type`` and its keyword arguments) and the param rules of ``optimizer``."""
     spec = registry.optimizers.get(value["type"], "optimizer.type")
     constructor = value.get("constructor", DEFAULT_CONSTRUCTOR)
-    if constructor != DEFAULT_CONSTRUCTOR:
-        raise ConfigError(f"only {DEFAULT_CONSTRUCTOR} is supported, got {constructor!r}", "optimizer.constructor")
+    known = (DEFAULT_CONSTRUCTOR, *MMSEG_CONSTRUCTORS, FINETUNE_CONSTRUCTOR)
+    if constructor not in known:
+        raise ConfigError(
+            f"unknown constructor {constructor!r}{did_you_mean(str(constructor), known)}; known: {', '.join(known)}",
+            "optimizer.constructor",
+        )
     kwargs = {str(k): v for k, v in value.items() if k not in OPTIMIZER_ONLY_KEYS}
     options, paramwise_cfg = value.get("paramwise_options"), value.get("paramwise_cfg")
     if options is not None and paramwise_cfg is not None:
         raise ConfigError(
             "give paramwise_options (MMSelfSup's regexes) or paramwise_cfg (MMCV's rules), not both", "optimizer"
         )
+    if constructor == FINETUNE_CONSTRUCTOR:
+        finetune: dict[str, Any] = {key: kwargs.pop(key) for key in ("layer_decay", "model_type") if key in kwargs}
+        return OptimizerConfig(spec.name, kwargs), [finetune_rule(options, finetune, kwargs, registry)]
+    if constructor in MMSEG_CONSTRUCTORS:
+        return OptimizerConfig(spec.name, kwargs), [mmseg_rule(constructor, paramwise_cfg, kwargs, registry)]
     rules = paramwise_options_rules(options, kwargs, registry, "optimizer.paramwise_options")
     rules += paramwise_cfg_rules(paramwise_cfg, kwargs, registry)
     return OptimizerConfig(spec.name, kwargs), rules
+
+
+def mmseg_rule(constructor: str, value: Any, optimizer: Mapping[str, Any], registry: RegistryView) -> RuleConfig:
+    """MMSegmentation's layer-decay constructors as one ``mmseg_layer_decay`` rule."""
+    path = "optimizer.paramwise_cfg"
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"{constructor} needs paramwise_cfg=dict(num_layers=..., decay_rate=...), got {value!r}", path
+        )
+    cfg = dict(value)
+    if constructor == "LayerDecayOptimizerConstructor":
+        if "layer_decay_rate" not in cfg:
+            raise ConfigError(f"{constructor} needs layer_decay_rate (MMSegmentation pops it: KeyError)", path)
+        cfg["decay_type"] = "layer_wise_vit"
+        cfg["decay_rate"] = cfg.pop("layer_decay_rate")
+    known = ("num_layers", "decay_rate", "decay_type", *PARAMWISE_CFG_KEYS)
+    cfg = ignored_keys.known_paramwise_cfg(cfg, known, path)
+    for key in PARAMWISE_CFG_KEYS:
+        if key in cfg:
+            ignored_keys.warn(f"{path}.{key}: {constructor} sets every group itself and never reads it")
+            del cfg[key]
+    cfg["weight_decay"] = optimizer.get("weight_decay")
+    config = structure_config(cfg, MMSegLayerDecay, registry, path)
+    return RuleConfig("mmseg_layer_decay", config, {}, {}, f"paramwise_cfg ({constructor})")
+
+
+def finetune_rule(
+    options: Any, finetune: Mapping[str, Any], optimizer: Mapping[str, Any], registry: RegistryView
+) -> RuleConfig:
+    """MMSelfSup's TransformerFinetuneConstructor as one ``mmselfsup_finetune`` rule."""
+    path = "optimizer.paramwise_options"
+    if options is not None and not isinstance(options, Mapping):
+        raise ConfigError(f"expected a dict of regex -> options, got {options!r}", path)
+    checked = paramwise_options_rules(options, optimizer, registry, path)  # the same checks as without layer decay
+    regexes = {rule.params.pattern: dict(rule.set) for rule in checked}
+    config = structure_config({**finetune, "paramwise_options": regexes}, MMSelfSupFinetune, registry, "optimizer")
+    return RuleConfig("mmselfsup_finetune", config, {}, {}, f"{FINETUNE_CONSTRUCTOR} (paramwise_options, layer_decay)")
 
 
 def paramwise_cfg_rules(value: Any, optimizer: Mapping[str, Any], registry: RegistryView) -> list[RuleConfig]:

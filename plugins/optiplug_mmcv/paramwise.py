@@ -147,11 +147,14 @@ def _without_ones(options: Mapping[str, float]) -> dict[str, float]:
 
 
 def rule_specs() -> list[RuleSpec]:
-    """The ``mmcv_paramwise`` rule kind."""
+    """The ``mmcv_paramwise`` rule kind, and the layer-decay constructors' (``optiplug_mmcv.layer_decay``)."""
+    from optiplug_mmcv import layer_decay
+
     return [
         RuleSpec(
             "mmcv_paramwise", ParamwiseCfg, paramwise_matcher, "MMCV 1.x paramwise_cfg (DefaultOptimizerConstructor)"
-        )
+        ),
+        *layer_decay.rule_specs(),
     ]
 
 

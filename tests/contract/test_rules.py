@@ -47,6 +47,9 @@ EXAMPLES: dict[str, Example] = {
     "vissl_frozen": Example({"names": ["embed.weight"]}),
     # optiplug_mmcv: paramwise_cfg's multipliers reach biases and norms
     "mmcv_paramwise": Example({"bias_lr_mult": 2.0, "norm_decay_mult": 0.0}),
+    # optiplug_mmcv: MMSegmentation's layer decay (every parameter gets a layer) and MMSelfSup's finetune regexes
+    "mmseg_layer_decay": Example({"num_layers": 2, "decay_rate": 0.5, "backbone": "vit"}, selects_all=True),
+    "mmselfsup_finetune": Example({"paramwise_options": {r"^blocks\.\d+\.conv\.": {"lr_mult": 0.5}}}),
     # optiplug_mmengine: MMEngine's paramwise_cfg, its flat_decay_mult included
     "mmengine_paramwise": Example({"bias_lr_mult": 2.0, "norm_decay_mult": 0.0, "flat_decay_mult": 0.5}),
     # optiplug_layer_decay: a multiplier for every depth
