@@ -85,7 +85,11 @@ def demo() -> None:
 
 # (picture, `optiplug` arguments, the exit statuses it may end with) of the researcher's tools (docs/cli.md)
 TOOLS: list[tuple[str, list[str], tuple[int, ...]]] = [
-    ("explain_mistakes_vit", ["explain", f"{RECIPES}/mistakes_vit.yaml", "--model", "vit_like", "--lint"], (0,)),
+    (
+        "explain_mistakes_vit",
+        ["explain", "docs/examples/lint/mistakes_vit.yaml", "--model", "vit_like", "--lint"],
+        (0,),
+    ),
     ("find_lr_demo", ["find-lr", f"{RECIPES}/warmup_cosine.yaml", "--recipe", "one_cycle"], (0,)),
     (
         "diff_mmcv_warmups",
