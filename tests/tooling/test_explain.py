@@ -194,11 +194,11 @@ def test_explain_through_a_dialect_names_the_dialects_rules():
 
 
 def test_the_documented_mistakes_are_all_found_and_drawn():
-    """docs/examples/recipes/mistakes_vit.yaml: layer decay undone by a fixed lr for everything, and more."""
+    """docs/examples/lint/mistakes_vit.yaml: layer decay undone by a fixed lr for everything, and more."""
     from optiplug.tooling.explain_plot import explanation_figure
 
     model = example_model("vit_like")
-    report = quiet_build("docs/examples/recipes/mistakes_vit.yaml", model).explain(model)
+    report = quiet_build("docs/examples/lint/mistakes_vit.yaml", model).explain(model)
     assert codes(report) == ["decay-1d", "decay-norm", "no-match", "shadowed", "unscheduled"]
     found = {f.code: f for f in report.findings}
     assert found["shadowed"].path == "rules[0]" and "layer decay" in found["shadowed"].message

@@ -185,3 +185,10 @@ def test_no_batches_and_an_unknown_recipe_kind():
 def test_a_config_error_in_the_config_names_its_path():
     with pytest.raises(optiplug.ConfigError, match="optimizer.name"):
         optiplug.find_lr({"optimizer": {"name": "sgdd", "lr": 0.1}}, NoisyQuadratic(1.0), noise(), identity)
+
+
+def test_a_sweep_that_ends_with_the_loss_still_falling_says_so():
+    lrs = [10 ** (k / 10 - 4) for k in range(40)]
+    result = analyse(lrs, [10.0 - 0.2 * k for k in range(40)], (1.0,))
+    assert not result.diverged and result.max_lr == lrs[-1]
+    assert "with the loss still falling (raise end_lr for a bound)" in result.summary()

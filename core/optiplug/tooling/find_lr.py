@@ -106,6 +106,8 @@ class LRFinderResult:
     def summary(self) -> str:
         """One line: the sweep, where it stopped, the suggested bounds and the group ratios."""
         stop = "stopped at divergence" if self.diverged else "reached the end of the sweep"
+        if not self.diverged and self.max_lr >= self.lrs[-1] / 2:
+            stop += " with the loss still falling (raise end_lr for a bound)"
         ratios = ", ".join(_g(r) for r in self.ratios)
         return (
             f"{len(self.lrs)} updates, lr {_g(self.lrs[0])} -> {_g(self.lrs[-1])} ({self.mode}), {stop}; "
