@@ -19,12 +19,10 @@ def number(
 ) -> float:
     """A finite number (int, float or numeric string) within ``[low, high]`` (``high`` open if asked)."""
     result: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        result = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
         try:
             result = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number; an integer past what a float holds
             result = None
     if result is None or not math.isfinite(result):
         raise ConfigError(f"expected a finite number, got {value!r}", path)
@@ -41,14 +39,19 @@ def _range(low: float | None, high: float | None, high_open: bool) -> str:
     return f"in [{low}, {high}{close}" if low is not None else f"< {high}" if high_open else f"<= {high}"
 
 
+WHOLE_LIMIT = 2**53
+
+
 def whole(value: Any, path: str, *, minimum: int = 1) -> int:
-    """A whole number >= ``minimum`` (a float like ``90.0`` is accepted)."""
+    """A whole number >= ``minimum`` and at most 2**53 (a float like ``90.0`` is accepted)."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"expected a whole number, got {value!r}", path)
     if value < minimum:
         raise ConfigError(f"must be >= {minimum}, got {value!r}", path)
+    if value > WHOLE_LIMIT:  # past what a float holds exactly: lr scaling would overflow
+        raise ConfigError(f"must be a whole number below 2**53, got {value!r}", path)
     return value
 
 

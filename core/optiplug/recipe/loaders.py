@@ -20,6 +20,8 @@ from optiplug.recipe.pyfile import load_pyfile
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MAX_DEPTH = 100
+MAX_PARSED_DEPTH = 500
+"""YAML nested deeper than this is refused before parsing (shallower, the error names the path)."""
 MAX_VALUES = 1_000_000
 
 
@@ -107,6 +109,8 @@ def _load_json(path: Path) -> Any:
         return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise ConfigError(f"{path}: a value cannot be read: {_first_line(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to be a config") from None
 
@@ -115,6 +119,8 @@ def load_yaml(text: str, source: str = "<string>") -> Any:
     """Parse YAML with the safe loader; a syntax error names the line and column."""
     import yaml
 
+    if _flow_depth(text) > MAX_PARSED_DEPTH:  # refused unparsed: PyYAML takes seconds over thousands of levels
+        raise ConfigError(f"{source}: nested too deeply to be a config")
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -127,8 +133,35 @@ def load_yaml(text: str, source: str = "<string>") -> Any:
         raise ConfigError(f"{source}: invalid YAML{where}: {problem}{hint}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    except ValueError as exc:  # a value the constructor refuses: an integer of thousands of digits
+        raise ConfigError(f"{source}: a value cannot be read: {_first_line(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to be a config") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0].split("; use sys.set_int_max_str_digits")[0]
+
+
+def _flow_depth(text: str) -> int:
+    """How deep YAML flow collections (``[...]``, ``{...}``) nest in ``text``, quoted strings skipped."""
+    if text.count("[") + text.count("{") <= MAX_PARSED_DEPTH:
+        return 0
+    depth = deepest = 0
+    quote = ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        elif char == "\n" and depth == 0:
+            quote = ""
+    return deepest
 
 
 def _indentation_hint(text: str, line: int | None) -> str:
