@@ -9,11 +9,12 @@ param-group constructor (:mod:`optiplug_vissl.constructors`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from optiplug import DialectContext, Recipe, RunConfig, ScheduleConfig
-from optiplug.plugin import Batch, RegistryView, did_you_mean, join_path
+from optiplug.plugin import Batch, OptiplugWarning, RegistryView, did_you_mean, join_path
 from optiplug_vissl import defaults
 from optiplug_vissl.config_readers import flag, known_keys, number, section, strings, text, whole
 from optiplug_vissl.constructors import CONSTRUCTORS, GroupInputs, check_constructor, constructor_rules
@@ -34,18 +35,34 @@ HEAD_NOTES = {
 }
 
 
+VISSL_SECTIONS = frozenset({"MODEL", "DATA", "TRAINER", "LOSS", "DISTRIBUTED", "MACHINE", "CHECKPOINT", "HOOKS"})
+"""Sections of a VISSL config: a ``config:`` root with one of them and no OPTIMIZER trains with VISSL's defaults."""
+
+
 def detect(mapping: Mapping[str, Any]) -> bool:
-    """A mapping with a top-level ``OPTIMIZER`` key, or a VISSL file's ``config:`` holding one."""
+    """A mapping with a top-level ``OPTIMIZER`` key, or a VISSL file's ``config:`` (with or without one)."""
     if OPTIMIZER in mapping:
         return True
     inner = mapping.get("config") if "config" in mapping else None
-    return isinstance(inner, Mapping) and OPTIMIZER in inner
+    return isinstance(inner, Mapping) and (OPTIMIZER in inner or bool(VISSL_SECTIONS & set(inner)))
 
 
 def _root(mapping: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
     if OPTIMIZER in mapping:
         return mapping, ""
     return mapping["config"], "config"
+
+
+def _user_block(root: Mapping[str, Any], path: str) -> Any:
+    if OPTIMIZER in root:
+        return root[OPTIMIZER]
+    warnings.warn(
+        f"{path}: none given; VISSL trains with its default OPTIMIZER block ({defaults.OPTIMIZER['name']}), "
+        "and so does optiplug",
+        OptiplugWarning,
+        stacklevel=5,
+    )
+    return {}
 
 
 class _Translation:
@@ -56,7 +73,7 @@ class _Translation:
         self.path = join_path(self.root_path, OPTIMIZER)
         self.context = context
         self.registry: RegistryView = context.registry
-        self.user = section(self.root[OPTIMIZER], self.path)
+        self.user = section(_user_block(self.root, self.path), self.path)
         self._check_keys()
         self.block = defaults.merge(defaults.OPTIMIZER, self.user, self.path)
         written_epochs = whole(self.block["num_epochs"], self.at("num_epochs"))

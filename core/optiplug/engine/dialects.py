@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,16 +77,70 @@ def translate(config: Any, figures: RunConfig, *, dialect: str | None, registry:
         raise ConfigError(f"expected the config to be a mapping at the top, got {type(data).__name__}")
     spec = _dialect_for(data, dialect, registry)
     if spec is None:
+        if dialect is None:
+            near_miss(data, loaded.source)
         return Translated(parse_recipe(data, registry))
     context = DialectContext(registry, figures, loaded.source)
-    return Translated(spec.translate(data, context), spec)
+    try:
+        return Translated(spec.translate(data, context), spec)
+    except (KeyError, TypeError, AttributeError) as exc:  # a dialect reading a mapping not of its kind
+        raise ConfigError(f"the {spec.name} dialect could not read this config: {type(exc).__name__}: {exc}") from None
 
 
 def _dialect_for(data: Mapping[str, Any], forced: str | None, registry: Registry) -> DialectSpec | None:
     if forced is not None:
-        return None if forced == CANONICAL else registry.dialects.get(forced, "dialect")
+        return _forced(data, forced, registry)
+    return _detected(data, registry)
+
+
+def _detected(data: Mapping[str, Any], registry: Registry) -> DialectSpec | None:
     candidates = sorted(registry.dialects, key=lambda p: -p.record.priority)
     for provided in candidates:
         if provided.record.detect(data):
             return provided.record
     return None
+
+
+def _forced(data: Mapping[str, Any], forced: str, registry: Registry) -> DialectSpec | None:
+    """The dialect asked for (``--dialect`` / ``dialect=``), if the config is written in it."""
+    if forced == CANONICAL:
+        return None
+    spec = registry.dialects.get(forced, "dialect")
+    if spec.detect(data):
+        return spec
+    found = _detected(data, registry)
+    kind = f"the {found.name} dialect ({found.description})" if found else "a canonical recipe"
+    raise ConfigError(
+        f"dialect={forced!r} (--dialect {forced}) was asked for, but this config is not written in it "
+        f"({spec.description}); it reads as {kind}: drop the dialect to read it so"
+    )
+
+
+NEAR_MISSES = {
+    "OPTIMIZER": "VISSL's optimizer block is OPTIMIZER (under config: in a VISSL file)",
+    "optimizer": "the optimizer is optimizer (MMCV: optimizer=dict(type=...); canonical: optimizer: {name: ...})",
+}
+
+
+def near_miss(data: Mapping[str, Any], source: str | None) -> None:
+    """A ConfigError in the terms of the dialect a config nearly is (no dialect detected it)."""
+    for key in data:
+        if not isinstance(key, str) or key in NEAR_MISSES:
+            continue
+        close = difflib.get_close_matches(key, list(NEAR_MISSES), n=1, cutoff=0.75)
+        if close and key.lower() != "optimizers":
+            raise ConfigError(f"no such key (did you mean {close[0]!r}? {NEAR_MISSES[close[0]]})", key)
+    optimizer = data.get("optimizer")
+    if isinstance(optimizer, Mapping) and "name" not in optimizer and "type" not in optimizer:
+        close = difflib.get_close_matches("type", [str(k) for k in optimizer], n=1, cutoff=0.6)
+        if close:
+            raise ConfigError(
+                f"an MMCV optimizer names its class with type=, not {close[0]}= (did you mean 'type'?); "
+                "a canonical recipe with name:",
+                f"optimizer.{close[0]}",
+            )
+    if source is not None and source.endswith(".py") and "optimizer" not in data:
+        raise ConfigError(
+            f"{source}: an MMCV .py config sets optimizer=dict(type=...), and this file (with its _base_ files) "
+            "sets none: is it a _base_ model / dataset / runtime file? Point optiplug at the config that trains"
+        )
