@@ -141,6 +141,10 @@ def test_import_errors_are_one_line_naming_the_module_and_the_flag(capsys, fresh
         ),
         ("T is the run's length in epochs: give num_epochs", "T is the run's length in epochs: give --epochs"),
         ("world_size 0 must be > 0", "world_size 0 must be > 0"),  # names no build() argument to pass: unchanged
+        (
+            "build(batch_size_per_device=...): batch_size_per_device must be a whole number > 0, got 0",
+            "--batch-size: must be a whole number > 0, got 0",
+        ),
     ],
 )
 def test_build_arguments_become_flags(message, expected):

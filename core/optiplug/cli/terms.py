@@ -28,8 +28,13 @@ _ASKED = re.compile(rf"\b(pass|give|passing|giving) ({_NAMES})(?: to build\(\))?
 """``pass batch_size_per_device to build()``, ``give num_epochs``, ``do not pass num_epochs to build()``."""
 
 
+_ARGUMENT_PATH = re.compile(rf"build\(({_NAME})=\.\.\.\): \1 ")
+"""``build(world_size=...): world_size must be ...`` (a bad argument's path and name) -> ``--world-size: must be``."""
+
+
 def in_cli_terms(message: str) -> str:
     """``message`` with every ``build()`` run argument it asks for named as its ``optiplug`` flag."""
+    message = _ARGUMENT_PATH.sub(lambda m: f"{BUILD_ARGUMENT_FLAGS[m.group(1)]}: ", message)
     message = _BOTH_SPELLED.sub("", message)
     message = _KEYWORD.sub(lambda m: f"{BUILD_ARGUMENT_FLAGS[m.group(1)]} N", message)
     return _ASKED.sub(lambda m: f"{m.group(1)} {_flags(m.group(2))}", message)
