@@ -11,6 +11,7 @@ norm, and the math in between runs on the local shards as plain tensors.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -30,11 +31,9 @@ def distributed_ready() -> bool:
 
 
 def _dtensor_type() -> type | None:
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # torch without DTensor
-        return None
-    return DTensor
+    """The DTensor class, if anything imported it (a DTensor exists only then; importing costs seconds)."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return getattr(module, "DTensor", None)
 
 
 def local_shards(
@@ -49,7 +48,7 @@ def local_shards(
     """
     plain_over = DEFAULT_GROUP if distributed_norm and distributed_ready() else ()
     dtensor = _dtensor_type()
-    if dtensor is None or not any(isinstance(p, dtensor) for p in params):
+    if dtensor is None or not any(issubclass(kind, dtensor) for kind in set(map(type, params))):
         return list(params), list(grads), [plain_over] * len(params)
     local_params, local_grads, over = [], [], []
     for p, g in zip(params, grads, strict=True):

@@ -83,3 +83,27 @@ def test_all_reduce_of_squares_with_a_stand_in_collective(monkeypatch):
     whole = worker.larc_step(pairs, False)
     for got, expected in zip(shard, whole, strict=True):
         torch.testing.assert_close(got, expected[0::2], rtol=1e-6, atol=1e-7)
+
+
+def test_units_summed_in_key_order_and_only_where_sharded(monkeypatch):
+    """Units are matched across ranks by key, not by position; unsharded units (over ``()``) are not summed."""
+    import torch.distributed as dist
+
+    import optiplug_larc.distributed as larc_distributed
+
+    seen = []
+
+    def all_reduce(tensor, op):
+        assert op == dist.ReduceOp.SUM
+        seen.append(tensor.clone())
+        tensor += 1.0  # the other rank's squares: 1 for every unit
+
+    monkeypatch.setattr(larc_distributed, "distributed_ready", lambda: True)
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    a, b = torch.tensor([3.0, 2.0]), torch.tensor([5.0])
+    default = larc_distributed.DEFAULT_GROUP
+    out = larc_distributed.global_norms([a, b], over=[[default, ()], [default]], keys=[[2, 0], [1]])
+    assert len(seen) == 1  # one collective for the step
+    torch.testing.assert_close(seen[0], torch.tensor([0.0, 25.0, 9.0]))  # key order; the unsharded unit masked out
+    torch.testing.assert_close(out[0], torch.tensor([10.0**0.5, 2.0]))
+    torch.testing.assert_close(out[1], torch.tensor([26.0**0.5]))
