@@ -1,10 +1,13 @@
 """The generated pages of the documentation, added to the site by mkdocs (``hooks:`` in mkdocs.yml).
 
+- ``reference/api.md``: the Python API (``build``, ``Built`` and ``Built.step``, ``Recipe``
+  and its sections, the errors), from the docstrings and signatures;
 - ``reference/hooks.md``: every hook of ``optiplug.plugin_system.hookspecs`` and every
   record of ``optiplug.plugin_system.records``, from their docstrings and attrs fields;
 - ``reference/options.md``: every optimizer, schedule, rule kind, scaling rule, wrapper
-  and dialect of the installed plugins, with each config field's type, default and help
-  text, read from the live registry (the source ``optiplug schema`` uses);
+  and dialect of the first-party plugins (those of the ``optiplug`` distribution, whatever
+  else the builder installed), with each config field's type, default and help text, read
+  from a registry of them (the source ``optiplug schema`` uses);
 
 Both walk ``RECORD_TYPES``: each record type names its hook and its registry catalogue
 (``record_kind``), so a new kind of record appears here without editing this file.
@@ -175,10 +178,8 @@ def _record_section(cls: type) -> list[str]:
 
 
 def options_page() -> str:
-    """Every installed plugin's kinds and their options, from the live registry."""
-    import optiplug
-
-    registry = optiplug.get_registry()
+    """Every first-party plugin's kinds and their options, from a registry of them."""
+    registry = first_party_registry()
     parts = [
         "# Reference: every option of the installed plugins",
         "",
@@ -188,12 +189,33 @@ def options_page() -> str:
         "explain what each one computes.",
     ]
     for plugin in sorted(registry.plugins, key=lambda p: p.name):
+        if plugin.distribution != FIRST_PARTY:
+            continue
         provided = registry.provided_by(plugin.name)
         if not provided:
             continue
         parts += ["", f"## {plugin.name}", "", f"From `{plugin.distribution}` {plugin.version or ''}.".rstrip()]
         parts += _kinds(registry, plugin.name)
     return "\n".join(parts) + "\n"
+
+
+FIRST_PARTY = "optiplug"
+"""The distribution whose plugins the documentation describes (not whatever else the builder installed)."""
+
+
+def first_party_registry() -> Any:
+    """A registry of this distribution's plugins only: every other entry point blocked, no user registrations."""
+    from importlib import metadata
+
+    from optiplug.plugin_system.host import PluginHost
+    from optiplug.plugin_system.manager import ENTRY_POINT_GROUP
+
+    others = [
+        ep.name
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if ep.dist is None or ep.dist.metadata["Name"] != FIRST_PARTY
+    ]
+    return PluginHost(blocked=others).registry
 
 
 def _kinds(registry: Any, plugin: str) -> list[str]:
@@ -262,6 +284,96 @@ def _code(text: str) -> str:
     return f"`{text.replace(chr(10), ' ')}`"
 
 
+# -- the Python API -------------------------------------------------------------------------------------------------
+
+API_FUNCTIONS = ("build", "to_recipe", "find_lr", "register_optimizer", "register_schedule", "get_registry")
+"""The functions of ``optiplug`` the API page documents, in this order."""
+API_CLASSES = (
+    "Built",
+    "GroupSummary",
+    "OptiplugScheduler",
+    "Recipe",
+    "OptimizerConfig",
+    "RuleConfig",
+    "ScheduleConfig",
+    "ScalingConfig",
+    "ClipConfig",
+    "AccumulationConfig",
+    "WrapperConfig",
+    "RunConfig",
+)
+"""The classes of ``optiplug`` the API page documents (the records are on the hooks page)."""
+AMP_EXAMPLE = (
+    "A training loop around `Built.step`, with mixed precision: `step` takes the loss of one",
+    "micro-batch and the `torch.amp.GradScaler`, and scales, unscales before clipping, steps",
+    "and updates the scaler itself; it returns whether the optimizer updated.",
+    "",
+    "```python",
+    'built = optiplug.build("recipe.yaml", model, steps_per_epoch=len(loader), num_epochs=90)',
+    'scaler = torch.amp.GradScaler("cuda")',
+    "for epoch in range(90):",
+    "    for inputs, targets in loader:",
+    '        with torch.autocast("cuda", dtype=torch.float16):',
+    "            loss = loss_fn(model(inputs), targets)",
+    "        built.step(loss, scaler)",
+    "```",
+)
+"""The page's example of ``Built.step`` with AMP (the docstrings say what each call does)."""
+API_ERRORS = ("OptiplugError", "ConfigError", "PluginError", "StateError", "OptiplugWarning")
+
+
+def api_page() -> str:
+    """``optiplug``'s public functions, classes and errors, from their docstrings and signatures."""
+    import optiplug
+
+    parts = [
+        "# Reference: the Python API",
+        "",
+        "Generated from the docstrings when the documentation is built. The records plugins return",
+        "(`OptimizerSpec`, `ScheduleSpec`, ...) and the hooks are on",
+        "[Reference: hooks and records](hooks.md).",
+        "",
+        "## Functions",
+    ]
+    for name in API_FUNCTIONS:
+        function = getattr(optiplug, name)
+        parts += ["", f"### `optiplug.{name}{_signature(function)}`", "", markdown(function.__doc__)]
+    parts += ["", "## Classes"]
+    parts += ["", *AMP_EXAMPLE]
+    for name in API_CLASSES:
+        parts += _api_class(getattr(optiplug, name))
+    parts += ["", "## Errors and warnings"]
+    for name in API_ERRORS:
+        cls = getattr(optiplug, name)
+        bases = ", ".join(base.__name__ for base in cls.__bases__)
+        parts += ["", f"### `optiplug.{name}({bases})`", "", markdown(cls.__doc__)]
+    return "\n".join(parts) + "\n"
+
+
+def _api_class(cls: type) -> list[str]:
+    """A class: its docstring, its fields (attrs classes), its public methods and properties."""
+    lines = ["", f"### `optiplug.{cls.__name__}`", "", markdown(cls.__doc__)]
+    fields = _fields(cls) if attrs_has(cls) else []
+    if fields:
+        lines += ["", *fields]
+    for name, member in sorted(vars(cls).items()):
+        if name.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
+            continue
+        doc = member.__doc__
+        if not doc:
+            continue
+        shown = name if isinstance(member, property) else f"{name}{_signature(member)}"
+        lines += ["", f"#### `{cls.__name__}.{shown}`", "", markdown(doc)]
+    return lines
+
+
+def attrs_has(cls: type) -> bool:
+    """Whether ``cls`` is an attrs class."""
+    import attrs
+
+    return attrs.has(cls)
+
+
 def changelog_page() -> str:
     """CHANGELOG.md as it is."""
     return (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
@@ -270,6 +382,7 @@ def changelog_page() -> str:
 def pages() -> dict[str, str]:
     """Every generated page by its path under docs/."""
     return {
+        "reference/api.md": api_page(),
         "reference/hooks.md": hooks_page(),
         "reference/options.md": options_page(),
         "changelog.md": changelog_page(),
