@@ -216,7 +216,7 @@ class LARC(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         work = self._norms()
-        if any(o for item in work for o in item.over):
+        if any(any(item.over) for item in work):
             self._share_norms(work)
         for item in work:
             self._rescale(item)
