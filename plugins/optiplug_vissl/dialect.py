@@ -18,7 +18,7 @@ from optiplug.plugin import Batch, OptiplugWarning, RegistryView, did_you_mean, 
 from optiplug_vissl import defaults
 from optiplug_vissl.config_readers import flag, known_keys, number, section, strings, text, whole
 from optiplug_vissl.constructors import CONSTRUCTORS, GroupInputs, check_constructor, constructor_rules
-from optiplug_vissl.model import model_keys
+from optiplug_vissl.model import fsdp_setup, model_keys
 from optiplug_vissl.optimizer import every_optimizer_key, larc_wrappers, optimizer, optimizer_keys, zero_wrappers
 from optiplug_vissl.scaling import AutoScaling, auto_scaling, check_phases, run_batch, scale
 from optiplug_vissl.schedules import VisslSchedule, check_builds, check_milestones, translate
@@ -75,13 +75,13 @@ class _Translation:
         self.registry: RegistryView = context.registry
         self.user = section(_user_block(self.root, self.path), self.path)
         self._check_keys()
-        self.block = defaults.merge(defaults.OPTIMIZER, self.user, self.path)
+        self.model = model_keys(self.root, self.root_path)
+        self.block = fsdp_setup(self.model, defaults.merge(defaults.OPTIMIZER, self.user, self.path))
         written_epochs = whole(self.block["num_epochs"], self.at("num_epochs"))
         self.num_epochs = context.num_epochs or written_epochs
         self.written_epochs = written_epochs
         self._batch: Batch | None = None
         check_phases(self.root, self.root_path)
-        self.model = model_keys(self.root, self.root_path)
 
     def at(self, *parts: str | int) -> str:
         """The VISSL path of a key of the OPTIMIZER block."""

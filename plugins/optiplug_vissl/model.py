@@ -5,6 +5,8 @@
 * ``MODEL.TRUNK.VISION_TRANSFORMERS.NUM_LAYERS``: L for a vision transformer's ``lr_decay``.
 * ``MODEL.NON_TRAINABLE_PARAMS``: parameter names frozen before training.
 * ``MODEL.SHARDED_DDP_SETUP.USE_SDP``: VISSL then forces ``OPTIMIZER.use_zero``.
+* ``MODEL.FSDP_CONFIG.AUTO_SETUP_FSDP``: VISSL then forces
+  ``OPTIMIZER.construct_single_param_group_only`` and, with ``use_larc``, ``name: sgd_fsdp``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ModelKeys:
     vit_layers: int | None = None
     non_trainable: tuple[str, ...] = ()
     sharded_ddp: bool = False
+    auto_fsdp: bool = False
 
     def at(self, *parts: str) -> str:
         """The VISSL path of a key of the MODEL block."""
@@ -46,13 +49,25 @@ def model_keys(root: Mapping[str, Any], root_path: str) -> ModelKeys:
     sdp = section(model.get("SHARDED_DDP_SETUP"), join_path(path, "SHARDED_DDP_SETUP"))
     layers_path = join_path(path, "TRUNK.VISION_TRANSFORMERS.NUM_LAYERS")
     frozen = model.get("NON_TRAINABLE_PARAMS")
+    fsdp = section(model.get("FSDP_CONFIG"), join_path(path, "FSDP_CONFIG"))
     return ModelKeys(
         path=path,
         trunk=None if trunk.get("NAME") is None else _trunk_name(trunk["NAME"], join_path(path, "TRUNK.NAME")),
         vit_layers=None if vit.get("NUM_LAYERS") is None else whole(vit["NUM_LAYERS"], layers_path),
         non_trainable=() if frozen is None else tuple(strings(frozen, join_path(path, "NON_TRAINABLE_PARAMS"))),
         sharded_ddp=flag(sdp.get("USE_SDP", False), join_path(path, "SHARDED_DDP_SETUP.USE_SDP")),
+        auto_fsdp=flag(fsdp.get("AUTO_SETUP_FSDP", False), join_path(path, "FSDP_CONFIG.AUTO_SETUP_FSDP")),
     )
+
+
+def fsdp_setup(keys: ModelKeys, block: dict[str, Any]) -> dict[str, Any]:
+    """VISSL's ``infer_fsdp_setup``: AUTO_SETUP_FSDP forces one param group, and ``sgd_fsdp`` with LARC."""
+    if not keys.auto_fsdp:
+        return block
+    forced = {**block, "construct_single_param_group_only": True}
+    if forced.get("use_larc") is True:
+        forced["name"] = "sgd_fsdp"
+    return forced
 
 
 def _trunk_name(value: Any, path: str) -> str:
