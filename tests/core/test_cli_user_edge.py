@@ -170,6 +170,9 @@ def test_a_vissl_config_needing_the_batch_names_the_flag(capsys, tmp_path):
     assert "pass --batch-size or set DATA.TRAIN.BATCHSIZE_PER_REPLICA" in line
     assert "build()" not in line and "batch_size_per_device" not in line
     assert main(["check", str(config), "--steps-per-epoch", "3", "--batch-size", "64"]) == 0
+    err = capsys.readouterr().err  # the translation's warnings too: optiplug's lines, in the flags' terms
+    assert all(line.startswith("optiplug: warning: ") for line in err.splitlines())
+    assert "build()" not in err and "world_size to" not in err
 
 
 def test_an_mmcv_runner_in_epochs_with_updates_counted_names_the_flag(capsys, tmp_path):

@@ -41,12 +41,16 @@ def no_figures() -> RunConfig:
     return RunConfig()
 
 
-def recipe_from(config: Any, figures: RunConfig, dialect: str | None) -> Translated:
-    """The canonical recipe of ``config`` (a path), translated from ``dialect`` (None: detected) with ``figures``."""
+def recipe_from(config: Any, figures: RunConfig, dialect: str | None, *, show_warnings: bool = True) -> Translated:
+    """The canonical recipe of ``config`` (a path), translated from ``dialect`` (None: detected) with ``figures``.
+
+    The translation's warnings are shown as ``optiplug: warning:`` lines (or dropped).
+    """
     from optiplug.engine.dialects import translate
     from optiplug.plugin_system.host import get_registry
 
-    return translate(config, figures, dialect=dialect, registry=get_registry())
+    with reported_warnings(show_warnings):
+        return translate(config, figures, dialect=dialect, registry=get_registry())
 
 
 def build_with(translated: Translated, model: Any, figures: RunConfig, *, show_warnings: bool = True) -> Built:
@@ -182,7 +186,7 @@ def _per_epoch(
     planned: list[Planned] = []
     for probe in EPOCH_PROBES:
         probed = attrs.evolve(figures, steps_per_epoch=probe)
-        translated = recipe_from(args.config, probed, args.dialect)
+        translated = recipe_from(args.config, probed, args.dialect, show_warnings=False)
         if missing_length(translated.recipe, probed):
             if cause is not None:
                 raise cause
