@@ -10,13 +10,14 @@ length to the part after it).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from optiplug import ConfigError, DialectContext, ScalingConfig, ScheduleConfig
-from optiplug.plugin import Batch, RegistryView, distributed_world, join_path, rescale
+from optiplug.plugin import Batch, OptiplugWarning, RegistryView, distributed_world, join_path, rescale
 from optiplug_vissl import defaults
 from optiplug_vissl.config_readers import flag, known_keys, number, section, text, whole
 from optiplug_vissl.schedules import VisslSchedule, after_collapse
@@ -71,8 +72,23 @@ def run_batch(root: Mapping[str, Any], root_path: str, context: DialectContext) 
     nodes, procs = _distributed(root, root_path)
     dist_world, dist_local = distributed_world()
     world = context.world_size or (nodes * procs if nodes and procs else None) or dist_world or 1
+    if context.world_size is None and nodes is None:
+        _warn_default_world(root_path, world)
     per_node = procs or dist_local or world
     return Batch(per_device, world, min(per_node, world))
+
+
+def _warn_default_world(root_path: str, world: int) -> None:
+    vissl_world = defaults.NUM_NODES * defaults.NUM_PROC_PER_NODE
+    if world == vissl_world:
+        return
+    warnings.warn(
+        f"{join_path(root_path, 'DISTRIBUTED')}: not given, so VISSL would scale the lr for its default "
+        f"{defaults.NUM_NODES} node x {defaults.NUM_PROC_PER_NODE} processes = {vissl_world} devices; optiplug scales "
+        f"for {world} (world_size, else torch.distributed, else 1): set DISTRIBUTED or pass world_size to build()",
+        OptiplugWarning,
+        stacklevel=2,
+    )
 
 
 def _per_replica(root: Mapping[str, Any], root_path: str) -> int | None:

@@ -4,10 +4,12 @@ lr_head, and what VISSL does when a composite collapses to one part."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 
 import optiplug
+from optiplug import OptiplugWarning
 from optiplug.engine.structuring import converter_for
 from optiplug.plugin import Clock, evaluate
 
@@ -88,9 +90,23 @@ def test_build_arguments_win_over_the_config():
 
 def test_torch_distributed_when_neither_build_nor_config_says(monkeypatch):
     monkeypatch.setattr("optiplug_vissl.scaling.distributed_world", lambda: (16, 8))
-    assert lr_of(vissl_config(WARMUP_COSINE, per_gpu=32)) == warmup_cosine(0.3, 0.6, 0.0006)
+    with pytest.warns(
+        OptiplugWarning, match=r"DISTRIBUTED: not given, so VISSL would scale .* 8 devices; optiplug .* 16"
+    ):
+        assert lr_of(vissl_config(WARMUP_COSINE, per_gpu=32)) == warmup_cosine(0.3, 0.6, 0.0006)
     monkeypatch.setattr("optiplug_vissl.scaling.distributed_world", lambda: (None, None))
-    assert lr_of(vissl_config(WARMUP_COSINE, per_gpu=32)) == cosine(0.0375, 3.75e-05)  # one device
+    with pytest.warns(OptiplugWarning, match="optiplug scales for 1"):
+        assert lr_of(vissl_config(WARMUP_COSINE, per_gpu=32)) == cosine(0.0375, 3.75e-05)  # one device
+
+
+def test_no_default_world_warning_when_distributed_or_world_size_is_given(monkeypatch):
+    monkeypatch.setattr("optiplug_vissl.scaling.distributed_world", lambda: (None, None))
+    config = vissl_config(WARMUP_COSINE, per_gpu=32)
+    config["DISTRIBUTED"] = {"NUM_NODES": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lr_of(config)
+        optiplug.to_recipe(vissl_config(WARMUP_COSINE, per_gpu=32), world_size=4)
 
 
 def test_missing_partner_key_takes_vissls_default():
