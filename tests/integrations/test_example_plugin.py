@@ -74,6 +74,7 @@ def test_optiplug_plugins_lists_it(plugin, capsys):
         "status": "loaded",
         "provides": {"optimizers": ["lion"], "schedules": ["trapezoid"], "scaling_rules": ["trapezoid"]},
         "error": None,
+        "clashes": [],
     }
 
 
