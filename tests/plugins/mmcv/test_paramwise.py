@@ -151,7 +151,7 @@ def test_a_paramwise_cfg_key_used_as_a_pattern_says_so(conv_bn_head):
         ),
         (dict(SGD, paramwise_options={}, paramwise_cfg={}), "optimizer", "not both"),
         (
-            dict(SGD, constructor="TransformerFinetuneConstructor"),
+            dict(SGD, constructor="MAEFtOptimizerConstructor"),
             "optimizer.constructor",
             "DefaultOptimizerConstructor",
         ),
