@@ -25,9 +25,10 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 import optiplug
 
 try:
-    from bench import bench_plot
     from bench._shapes import HEAD_RULES, ResNet50
     from bench._timing import compare, figure, print_row, setup_threads
+
+    from bench import bench_plot
 except ImportError:  # run as a script from bench/
     import bench_plot  # type: ignore[no-redef]
     from _shapes import HEAD_RULES, ResNet50  # type: ignore[no-redef]

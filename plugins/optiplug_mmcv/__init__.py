@@ -50,6 +50,6 @@ def optiplug_dialects() -> list[DialectSpec]:
             translate,
             "MMCV 1.x / MMSelfSup 0.x configs (optimizer=dict(type=...), lr_config, ...)",
             paths=PATHS,
-            tolerates=frozenset({"group_options", "option_bounds"}),
+            tolerates={"group_options", "option_bounds"},
         )
     ]

@@ -49,6 +49,10 @@ def _tuple_of_str(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _frozenset_of_str(value: Any) -> frozenset[str]:
+    return frozenset(value)
+
+
 class Schedule(Protocol):
     """A hyper-parameter schedule: a pure function from update indices to values.
 
@@ -293,7 +297,7 @@ class DialectSpec:
     description: str = ""
     priority: int = 0
     paths: Mapping[str, str] = attrs.field(factory=dict)
-    tolerates: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
+    tolerates: frozenset[str] = attrs.field(factory=frozenset, converter=_frozenset_of_str)
 
     @tolerates.validator
     def _known_checks(self, _attribute: Any, value: frozenset[str]) -> None:

@@ -2,8 +2,9 @@
 
 It provides the ``lion`` optimizer, the ``trapezoid`` (warmup-stable-decay) schedule and the
 lr scaling rule of ``trapezoid``. (optiplug's own ``wsd`` is first-party, plugin ``optiplug_wsd``;
-the example's schedule has a name of its own, as two plugins cannot register one name.) The hooks only return records; the modules holding the
-optimizer and the schedule are imported inside them, so loading the plugin stays cheap.
+the example's schedule has a name of its own, as two plugins cannot register one name.)
+The hooks only return records; the modules holding the optimizer and the schedule are
+imported inside them, so loading the plugin stays cheap.
 Like every plugin, it imports from :mod:`optiplug.plugin` only: the rest of optiplug is
 private and may move.
 """
