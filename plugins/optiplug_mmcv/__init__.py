@@ -42,6 +42,7 @@ def optiplug_param_rules() -> list[RuleSpec]:
 def optiplug_dialects() -> list[DialectSpec]:
     """The ``mmcv`` dialect: a top-level ``optimizer`` dict with a ``type``."""
     from optiplug_mmcv.dialect import PATHS, detect, translate
+    from optiplug_mmcv.near_miss import near_miss
 
     return [
         DialectSpec(
@@ -51,5 +52,6 @@ def optiplug_dialects() -> list[DialectSpec]:
             "MMCV 1.x / MMSelfSup 0.x configs (optimizer=dict(type=...), lr_config, ...)",
             paths=PATHS,
             tolerates={"group_options", "option_bounds"},
+            near_miss=near_miss,
         )
     ]

@@ -23,6 +23,7 @@ from optiplug import DialectSpec, OptimizerSpec, RuleSpec, hookimpl
 def optiplug_dialects() -> list[DialectSpec]:
     """The VISSL config dialect."""
     from optiplug_vissl.dialect import detect, translate_vissl
+    from optiplug_vissl.near_miss import near_miss
 
     return [
         DialectSpec(
@@ -30,6 +31,7 @@ def optiplug_dialects() -> list[DialectSpec]:
             detect=detect,
             translate=translate_vissl,
             description="VISSL / ClassyVision OPTIMIZER configs (defaults, auto_lr_scaling, head groups, LARC)",
+            near_miss=near_miss,
         )
     ]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,7 +77,7 @@ def translate(config: Any, figures: RunConfig, *, dialect: str | None, registry:
     spec = _dialect_for(data, dialect, registry)
     if spec is None:
         if dialect is None:
-            near_miss(data, loaded.source)
+            near_miss(data, loaded.source, registry)
         return Translated(parse_recipe(data, registry))
     context = DialectContext(registry, figures, loaded.source)
     try:
@@ -116,31 +115,11 @@ def _forced(data: Mapping[str, Any], forced: str, registry: Registry) -> Dialect
     )
 
 
-NEAR_MISSES = {
-    "OPTIMIZER": "VISSL's optimizer block is OPTIMIZER (under config: in a VISSL file)",
-    "optimizer": "the optimizer is optimizer (MMCV: optimizer=dict(type=...); canonical: optimizer: {name: ...})",
-}
-
-
-def near_miss(data: Mapping[str, Any], source: str | None) -> None:
+def near_miss(data: Mapping[str, Any], source: str | None, registry: Registry) -> None:
     """A ConfigError in the terms of the dialect a config nearly is (no dialect detected it)."""
-    for key in data:
-        if not isinstance(key, str) or key in NEAR_MISSES:
-            continue
-        close = difflib.get_close_matches(key, list(NEAR_MISSES), n=1, cutoff=0.75)
-        if close and key.lower() != "optimizers":
-            raise ConfigError(f"no such key (did you mean {close[0]!r}? {NEAR_MISSES[close[0]]})", key)
-    optimizer = data.get("optimizer")
-    if isinstance(optimizer, Mapping) and "name" not in optimizer and "type" not in optimizer:
-        close = difflib.get_close_matches("type", [str(k) for k in optimizer], n=1, cutoff=0.6)
-        if close:
-            raise ConfigError(
-                f"an MMCV optimizer names its class with type=, not {close[0]}= (did you mean 'type'?); "
-                "a canonical recipe with name:",
-                f"optimizer.{close[0]}",
-            )
-    if source is not None and source.endswith(".py") and "optimizer" not in data:
-        raise ConfigError(
-            f"{source}: an MMCV .py config sets optimizer=dict(type=...), and this file (with its _base_ files) "
-            "sets none: is it a _base_ model / dataset / runtime file? Point optiplug at the config that trains"
-        )
+    for provided in sorted(registry.dialects, key=lambda p: -p.record.priority):
+        check = provided.record.near_miss
+        found = check(data, source) if check is not None else None
+        if found is not None:
+            message, path = found
+            raise ConfigError(message, path)

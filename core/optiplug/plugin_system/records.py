@@ -298,6 +298,10 @@ class DialectSpec:
     priority: int = 0
     paths: Mapping[str, str] = attrs.field(factory=dict)
     tolerates: frozenset[str] = attrs.field(factory=frozenset, converter=_frozenset_of_str)
+    near_miss: Callable[[Mapping[str, Any], str | None], tuple[str, str] | None] | None = None
+    """When no dialect detected a config: ``near_miss(mapping, source)`` returns ``(message, path)``
+    if the config is nearly written in this dialect (``OPTIMISER:``, ``typ=``), so the user reads
+    the problem in the dialect's terms; never raises."""
 
     @tolerates.validator
     def _known_checks(self, _attribute: Any, value: frozenset[str]) -> None:
