@@ -224,4 +224,3 @@ def test_the_command_line_reports_a_broken_file_without_a_traceback(case, tmp_pa
     assert "Traceback" not in err
     if code == 1:
         assert err.startswith("optiplug: error: ")
-

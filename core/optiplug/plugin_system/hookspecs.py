@@ -12,8 +12,9 @@ A plugin imports from :mod:`optiplug.plugin` (and the user API in :mod:`optiplug
 only; the modules behind them are private. Every hook takes no arguments and returns
 an iterable of records (see :mod:`optiplug.plugin_system.records`). Hooks are called
 once, when the registry is first built; a hook must be cheap: import heavy modules
-inside the hook or the factories, not at the top. A name provided by two plugins is an
-error naming both distributions.
+inside the hook or the factories, not at the top. A name provided by two plugins is a
+clash: listed by ``optiplug plugins``, an error naming both distributions where a config
+uses it.
 """
 
 from __future__ import annotations
