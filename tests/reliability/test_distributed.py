@@ -12,14 +12,13 @@ tests/plugins/larc/test_distributed.py (the same rendezvous).
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 import optiplug
+from gloo_ranks import run_ranks
 from reliability import distributed_worker as worker
 
 WORLD = 2
@@ -30,25 +29,7 @@ TIMEOUT = 120
 def ranks(tmp_path_factory) -> list[dict[str, Any]]:
     """What each rank saved."""
     directory = tmp_path_factory.mktemp("gloo")
-    outs = [str(directory / f"rank{rank}.pt") for rank in range(WORLD)]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GLOO_SOCKET_IFNAME", "lo")
-        patch.setenv("OMP_NUM_THREADS", "1")
-        patch.delenv("LOCAL_WORLD_SIZE", raising=False)
-        context = mp.start_processes(
-            _entry, args=(WORLD, str(directory / "store"), outs), nprocs=WORLD, join=False, start_method="spawn"
-        )
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while not context.join(timeout=1):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the {WORLD} gloo ranks did not finish in {TIMEOUT} s")
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
-                process.join()
-    return [torch.load(out, weights_only=True) for out in outs]
+    return run_ranks(_entry, WORLD, directory, TIMEOUT)
 
 
 def _entry(rank: int, world: int, store: str, outs: list[str]) -> None:

@@ -10,16 +10,15 @@ ZeRO does not apply here: FSDP2 already shards the optimizer state with the para
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 import optiplug
+from gloo_ranks import run_ranks
 
 fsdp = pytest.importorskip("torch.distributed.fsdp", reason="torch without FSDP2")
 if not hasattr(fsdp, "fully_shard"):
@@ -116,25 +115,7 @@ def _entry(rank: int, world: int, store: str, outs: list[str]) -> None:
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory) -> list[dict[str, Any]]:
     directory = tmp_path_factory.mktemp("fsdp2")
-    outs = [str(directory / f"rank{rank}.pt") for rank in range(WORLD)]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GLOO_SOCKET_IFNAME", "lo")
-        patch.setenv("OMP_NUM_THREADS", "1")
-        patch.delenv("LOCAL_WORLD_SIZE", raising=False)
-        context = mp.start_processes(
-            _entry, args=(WORLD, str(directory / "store"), outs), nprocs=WORLD, join=False, start_method="spawn"
-        )
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while not context.join(timeout=1):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the {WORLD} gloo ranks did not finish in {TIMEOUT} s")
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
-                process.join()
-    return [torch.load(out, weights_only=True) for out in outs]
+    return run_ranks(_entry, WORLD, directory, TIMEOUT)
 
 
 @pytest.mark.parametrize("case", CASES)
