@@ -6,7 +6,8 @@
 * every MMCV policy as a schedule any recipe can use: the LR policies ``mmcv_fixed``,
   ``mmcv_step``, ``mmcv_exp``, ``mmcv_poly``, ``mmcv_inv``, ``mmcv_cosine_annealing``,
   ``mmcv_linear_annealing``, ``mmcv_flat_cosine_annealing``, ``mmcv_cosine_restart``,
-  ``mmcv_cyclic``, ``mmcv_one_cycle`` and MMSelfSup's ``mmcv_step_fix_cosine_annealing``;
+  ``mmcv_cyclic``, ``mmcv_one_cycle``, MMSelfSup's ``mmcv_step_fix_cosine_annealing``,
+  MMDetection's ``mmcv_yolox`` and MMClassification's ``mmcv_cosine_annealing_cooldown``;
   the momentum policies ``mmcv_momentum_step``, ``mmcv_momentum_cosine_annealing``,
   ``mmcv_momentum_linear_annealing``, ``mmcv_momentum_cyclic``, ``mmcv_momentum_one_cycle``;
 * the ``mmcv_paramwise`` rule kind (MMCV 1.x ``paramwise_cfg``).
@@ -20,11 +21,18 @@ from optiplug.plugin import DialectSpec, RuleSpec, ScheduleSpec, hookimpl
 @hookimpl
 def optiplug_schedules() -> list[ScheduleSpec]:
     """MMCV's LR and momentum policies (relative schedules)."""
-    from optiplug_mmcv import cosine_restart_policy, cyclic_policies, lr_policies, momentum_policies
+    from optiplug_mmcv import (
+        cosine_restart_policy,
+        cyclic_policies,
+        lr_policies,
+        momentum_policies,
+        openmmlab_policies,
+    )
 
     return [
         *lr_policies.schedule_specs(),
         *cosine_restart_policy.schedule_specs(),
+        *openmmlab_policies.schedule_specs(),
         *cyclic_policies.schedule_specs(),
         *momentum_policies.schedule_specs(),
     ]

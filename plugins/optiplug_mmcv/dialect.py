@@ -54,6 +54,8 @@ LR_POLICIES = {
     "CosineRestart": "mmcv_cosine_restart",
     "Cyclic": "mmcv_cyclic",
     "OneCycle": "mmcv_one_cycle",
+    "YOLOX": "mmcv_yolox",
+    "CosineAnnealingCooldown": "mmcv_cosine_annealing_cooldown",
 }
 MOMENTUM_POLICIES = {
     "Step": "mmcv_momentum_step",

@@ -95,6 +95,10 @@ EXAMPLES: dict[str, Example] = {
     ),
     "cosine_warm_restart": Example({"start_value": 0.1, "end_value": 0.0, "restart_interval_length": 0.5}),
     "mmcv_cosine_restart": Example({"periods": [2, 4], "restart_weights": [1.0, 0.5], "min_lr": 0.0}),
+    "mmcv_yolox": Example(
+        {"num_last_epochs": 1, "min_lr_ratio": 0.05, "warmup": "exp", "warmup_iters": 1, "warmup_by_epoch": True}
+    ),
+    "mmcv_cosine_annealing_cooldown": Example({"min_lr": 0.0, "cool_down_time": 1}),
     # optiplug_wsd (docs/plugins/wsd.md)
     "wsd": Example({"value": 0.1, "warmup": 0.1, "decay": 0.2, "decay_shape": "1-sqrt"}),
     # optiplug_mmengine (docs/plugins/mmengine.md): a warmup chained with a cosine
