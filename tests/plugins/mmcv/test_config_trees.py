@@ -24,7 +24,7 @@ from optiplug import ConfigError
 
 PACKAGES = ("mmselfsup", "mmcls", "mmseg", "mmdet")
 DEFENDED = {
-    "unknown optimizer": "an optimizer the framework registers itself (MMClassification's Lamb): import it first",
+    "unknown optimizer": "an optimizer the framework registers itself and optiplug does not ship: import it first",
     "unknown policy": "an lr policy a framework registers itself (YOLOX and CosineAnnealingCooldown are read)",
     "frozen_layers_cfg": "MMSelfSup's SwAV freezes the prototypes' gradients for some iterations: no step hook",
     "IterBasedRunner takes max_iters, not 'ipu": "IPU runners",
