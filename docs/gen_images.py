@@ -131,7 +131,7 @@ LAYERS: dict[str, Box] = {
         11.0,
         0.9,
         "recipe/",
-        "model (attrs Recipe classes)  validators  numbers  strict_converter  loaders  pyfile (safe .py reader)",
+        "model (attrs Recipe classes)  validators  numbers  strict_converter  loaders  files  pyfile  pyeval  pyvalues (.py read as data)",
     ),
     "plugin_system": (
         0.8,
@@ -148,11 +148,11 @@ LAYERS: dict[str, Box] = {
         1.1,
         "engine/",
         "build  dialects  structuring  run_figures  scaling  grouping  rule_kinds  optimizer_options\n"
-        "schedules  composite  binding  value_table  torch_scheduler  built_result  core_plugin (entry point core)",
+        "schedules  composite  binding  value_table  torch_scheduler  built_result  explain  tolerance  core_plugin",
     ),
     "user_api": (0.8, 5.6, 2.9, 0.9, "optiplug", "user API: build, Built, Recipe,\nerrors, register_*"),
     "plugin_api": (3.9, 5.6, 2.9, 0.9, "optiplug.plugin", "THE public plugin API"),
-    "tooling": (7.0, 5.6, 2.9, 0.9, "tooling/", "curves  plotting  demo\nconversion  schema"),
+    "tooling": (7.0, 5.6, 2.9, 0.9, "tooling/", "curves  plotting  demo  conversion\nschema  find_lr  compare  factories"),
     "integrations": (10.1, 5.6, 1.7, 0.9, "integrations.py", "Lightning, HF"),
     "algorithms": (
         0.8,
@@ -160,10 +160,10 @@ LAYERS: dict[str, Box] = {
         6.0,
         0.9,
         "algorithm plugins",
-        "optiplug_torch  larc  cyclic  restarts\nadamw  layer_decay  zero",
+        "optiplug_torch  larc  cyclic  restarts  adamw  lamb\nlayer_decay  zero  wsd  schedulefree  multi",
     ),
     "cli": (7.0, 6.9, 2.9, 0.9, "cli/", "the optiplug command,\none module per command"),
-    "dialects": (0.8, 8.2, 6.0, 0.9, "dialect plugins", "optiplug_vissl  optiplug_mmcv  (optiplug_mmengine)"),
+    "dialects": (0.8, 8.2, 6.0, 0.9, "dialect plugins", "optiplug_vissl  optiplug_mmcv  optiplug_mmengine"),
 }
 # (importer, imported): each arrow points from the importing layer to the one it imports.
 IMPORTS: list[tuple[str, str]] = [
