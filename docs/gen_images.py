@@ -131,7 +131,8 @@ LAYERS: dict[str, Box] = {
         11.0,
         0.9,
         "recipe/",
-        "model (attrs Recipe classes)  validators  numbers  strict_converter  loaders  files  pyfile  pyeval  pyvalues (.py read as data)",
+        "model (attrs Recipe classes)  validators  numbers  strict_converter  loaders  files  "
+        "pyfile  pyeval  pyvalues (.py read as data)",
     ),
     "plugin_system": (
         0.8,
@@ -152,7 +153,14 @@ LAYERS: dict[str, Box] = {
     ),
     "user_api": (0.8, 5.6, 2.9, 0.9, "optiplug", "user API: build, Built, Recipe,\nerrors, register_*"),
     "plugin_api": (3.9, 5.6, 2.9, 0.9, "optiplug.plugin", "THE public plugin API"),
-    "tooling": (7.0, 5.6, 2.9, 0.9, "tooling/", "curves  plotting  demo  conversion\nschema  find_lr  compare  factories"),
+    "tooling": (
+        7.0,
+        5.6,
+        2.9,
+        0.9,
+        "tooling/",
+        "curves  plotting  demo  conversion\nschema  find_lr  compare  factories",
+    ),
     "integrations": (10.1, 5.6, 1.7, 0.9, "integrations.py", "Lightning, HF"),
     "algorithms": (
         0.8,
