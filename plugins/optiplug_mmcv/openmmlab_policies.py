@@ -25,27 +25,13 @@ import attrs
 import torch
 
 from optiplug.plugin import ConfigError, ScheduleContext, ScheduleSpec, help_field, non_negative
-from optiplug_mmcv import policies
+from optiplug_mmcv.lr_policies import AnnealingLrConfig
 from optiplug_mmcv.python_float_math import annealing_cos
-from optiplug_mmcv.updater import LrOptions, Policy, RunnerClock, Updater, Warmup, updater
+from optiplug_mmcv.updater import Policy, RunnerClock, Updater, Warmup, updater
 
 
 @attrs.frozen(kw_only=True)
-class _FloorOptions(LrOptions):
-    min_lr: float | None = help_field("The floor the cosine anneals to, absolute.", default=None)
-    min_lr_ratio: float | None = help_field("The floor as a fraction of each group's lr.", default=None)
-
-    def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        policies.exactly_one("min_lr", self.min_lr, "min_lr_ratio", self.min_lr_ratio)
-
-    def target(self, base: float) -> float:
-        """The floor of a group whose lr is ``base``."""
-        return policies.floor_target(base, self.min_lr, self.min_lr_ratio)
-
-
-@attrs.frozen(kw_only=True)
-class YoloxLrConfig(_FloorOptions):
+class YoloxLrConfig(AnnealingLrConfig):
     """``policy='YOLOX'``: a cosine after a quadratic warmup, the floor held over the last epochs."""
 
     num_last_epochs: int = help_field(
@@ -54,7 +40,7 @@ class YoloxLrConfig(_FloorOptions):
 
 
 @attrs.frozen(kw_only=True)
-class CooldownLrConfig(_FloorOptions):
+class CooldownLrConfig(AnnealingLrConfig):
     """``policy='CosineAnnealingCooldown'``: a cosine, then the floor times cool_down_ratio."""
 
     cool_down_time: int = help_field(

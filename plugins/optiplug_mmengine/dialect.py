@@ -42,7 +42,7 @@ from optiplug.plugin import (
     is_number,
     structure_config,
 )
-from optiplug_mmengine.paramwise import MMEngineParamwise
+from optiplug_mmengine.paramwise import MULTIPLIERS, MMEngineParamwise
 from optiplug_mmengine.schedulers import OPTIONS, parse_scheduler
 
 WRAPPERS = ("OptimWrapper", "AmpOptimWrapper")
@@ -62,16 +62,7 @@ WRAPPER_KEYS = {
 }
 DEFAULT_CONSTRUCTOR = "DefaultOptimWrapperConstructor"
 CONSTRUCTORS = {
-    DEFAULT_CONSTRUCTOR: (
-        "bias_lr_mult",
-        "bias_decay_mult",
-        "norm_decay_mult",
-        "dwconv_decay_mult",
-        "flat_decay_mult",
-        "dcn_offset_lr_mult",
-        "custom_keys",
-        "bypass_duplicate",
-    ),
+    DEFAULT_CONSTRUCTOR: (*MULTIPLIERS, "custom_keys", "bypass_duplicate"),
     "LearningRateDecayOptimWrapperConstructor": (
         "layer_decay_rate",
         "bias_decay_mult",

@@ -41,7 +41,7 @@ import attrs
 import torch
 from torch import nn
 
-from optiplug.engine.grouping import CompiledRule, Setting, compile_rules, option_of, param_infos
+from optiplug.engine.grouping import CompiledRule, Setting, compile_rules, option_of, param_infos, settings_of
 from optiplug.engine.rule_kinds import NORM_TYPES
 from optiplug.errors import ConfigError, join_path
 from optiplug.plugin_system.catalogues import Registry
@@ -231,7 +231,7 @@ def _hits(info: ParamInfo, compiled: list[CompiledRule], rename: Callable[[str],
             continue
         options: dict[str, Setting] = {}
         if isinstance(outcome, Mapping):
-            options.update(_settings(outcome, rename(rule.path)))
+            options.update(settings_of(outcome, rename(rule.path)))
         options.update({o: attrs.evolve(s, origin=rename(s.origin)) for o, s in rule.settings})
         found.append(RuleHit(i, rename(rule.path), rule.label, options, ()))
     won: dict[str, int] = {}
@@ -240,14 +240,6 @@ def _hits(info: ParamInfo, compiled: list[CompiledRule], rename: Callable[[str],
     return tuple(
         attrs.evolve(hit, won=tuple(o for o, p in won.items() if p == position)) for position, hit in enumerate(found)
     )
-
-
-def _settings(options: Mapping[str, Any], origin: str) -> dict[str, Setting]:
-    out = {}
-    for key, value in options.items():
-        option, scaled = option_of(key)
-        out[option] = Setting(value, scaled, join_path(origin, key))
-    return out
 
 
 def _winners(hits: Sequence[RuleHit]) -> dict[str, Setting]:

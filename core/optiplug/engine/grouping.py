@@ -127,7 +127,7 @@ def compile_rules(rules: Iterable[RuleConfig], registry: Registry, path: str = "
         except ConfigError as exc:
             raise exc.under(rule_path) from None
         label = rule.label or _describe(rule)
-        settings = tuple(_settings(rule.set, join_path(rule_path, "set")).items())
+        settings = tuple(settings_of(rule.set, join_path(rule_path, "set")).items())
         compiled.append(CompiledRule(rule, matcher, label, rule_path, settings))
     return compiled
 
@@ -207,13 +207,14 @@ def _resolve(
     for i in matched:
         rule = compiled[i]
         if i in outcomes:
-            settings.update(_settings(outcomes[i], rule.path))
+            settings.update(settings_of(outcomes[i], rule.path))
         settings.update(rule.settings)
         schedules.update(rule.config.schedules)
     return settings, schedules
 
 
-def _settings(options: Mapping[str, Any], origin: str) -> dict[str, Setting]:
+def settings_of(options: Mapping[str, Any], origin: str) -> dict[str, Setting]:
+    """A rule's options as settings (``lr_mult`` -> a scaled ``lr``), each remembering its config path."""
     out = {}
     for key, value in options.items():
         option, scaled = option_of(key)
