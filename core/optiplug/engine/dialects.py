@@ -10,7 +10,7 @@ import attrs
 from optiplug.engine.run_figures import given_figures
 from optiplug.engine.structuring import parse_recipe
 from optiplug.errors import ConfigError
-from optiplug.plugin_system.catalogues import Registry
+from optiplug.plugin_system.catalogues import ClashError, Registry
 from optiplug.plugin_system.host import get_registry
 from optiplug.plugin_system.records import DialectContext, DialectSpec
 from optiplug.recipe.loaders import load
@@ -92,10 +92,21 @@ def _dialect_for(data: Mapping[str, Any], forced: str | None, registry: Registry
     return _detected(data, registry)
 
 
-def _detected(data: Mapping[str, Any], registry: Registry) -> DialectSpec | None:
-    candidates = sorted(registry.dialects, key=lambda p: -p.record.priority)
-    for provided in candidates:
+def _detected(data: Mapping[str, Any], registry: Registry, *, clashes_fail: bool = True) -> DialectSpec | None:
+    """The dialect whose ``detect`` says yes first, by ``priority``; None: a canonical recipe.
+
+    Every plugin's dialect is asked, those whose name another plugin provides too. When
+    one of these detects the config, it is a :class:`ClashError` naming both plugins, as
+    when the config names the dialect (``dialect=``): detection never picks one silently.
+    """
+    clashes = registry.dialects.clashes()
+    candidates = list(registry.dialects)
+    candidates += [p for clash in clashes for p in clash.providers if p not in candidates]
+    for provided in sorted(candidates, key=lambda p: -p.record.priority):
         if provided.record.detect(data):
+            clash = next((c for c in clashes if provided in c.providers), None)
+            if clash is not None and clashes_fail:
+                raise ClashError(f"this config reads as the {clash.name} dialect (detected): {clash.message()}")
             return provided.record
     return None
 
@@ -107,7 +118,7 @@ def _forced(data: Mapping[str, Any], forced: str, registry: Registry) -> Dialect
     spec = registry.dialects.get(forced, "dialect")
     if spec.detect(data):
         return spec
-    found = _detected(data, registry)
+    found = _detected(data, registry, clashes_fail=False)
     kind = f"the {found.name} dialect ({found.description})" if found else "a canonical recipe"
     raise ConfigError(
         f"dialect={forced!r} (--dialect {forced}) was asked for, but this config is not written in it "
