@@ -72,6 +72,14 @@ PATHS = {
     "schedules.momentum": "momentum_config",
     "clip": "optimizer_config.grad_clip",
     "accumulation": "optimizer_config",
+    # a layer-decay constructor is the one rule, rules[0]: its fields' errors (the matcher's at build) in MMCV keys
+    "rules[0].backbone": "optimizer.constructor",
+    "rules[0].num_layers": "optimizer.paramwise_cfg.num_layers",
+    "rules[0].decay_rate": "optimizer.paramwise_cfg.decay_rate",
+    "rules[0].decay_type": "optimizer.paramwise_cfg.decay_type",
+    "rules[0].model_type": "optimizer.model_type",
+    "rules[0].layer_decay": "optimizer.layer_decay",
+    "rules[0].paramwise_options": "optimizer.paramwise_options",
 }
 """Recipe paths in build()'s errors -> this dialect's keys (the longest prefix wins)."""
 OPTIMIZER_ONLY_KEYS = ("type", "constructor", "paramwise_options", "paramwise_cfg")
@@ -167,7 +175,13 @@ def mmseg_rule(constructor: str, value: Any, optimizer: Mapping[str, Any], regis
             ignored_keys.warn(f"{path}.{key}: {constructor} sets every group itself and never reads it")
             del cfg[key]
     cfg["weight_decay"] = optimizer.get("weight_decay")
-    config = structure_config(cfg, MMSegLayerDecay, registry, path)
+    try:
+        config = structure_config(cfg, MMSegLayerDecay, registry, path)
+    except ConfigError as exc:
+        if constructor != "LayerDecayOptimizerConstructor":
+            raise
+        renamed = {f"{path}.decay_rate": f"{path}.layer_decay_rate"}  # the key the user wrote
+        raise type(exc)("", items=[(renamed.get(p, p), m) for p, m in exc.items]) from None
     return RuleConfig("mmseg_layer_decay", config, {}, {}, f"paramwise_cfg ({constructor})")
 
 

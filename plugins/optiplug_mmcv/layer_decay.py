@@ -13,7 +13,9 @@ r"""Layer-wise lr decay constructors of the MMCV 1.x generation, as rule kinds.
   name) with ``lr_mult`` ``r ** k``; every matching regex applies, the last write wins.
 
 Both read the model (``ParamInfo.root``) as the reference does: ``model.backbone``'s class,
-``len(model.backbone.layers)``, ``model.backbone.depths``.
+``len(model.backbone.layers)``, ``model.backbone.depths``. Their errors name the rule's own
+fields (``backbone``, ``decay_type``, ``model_type``); the MMCV dialect's ``paths`` renames
+them to the config's keys (``optimizer.constructor``, ``optimizer.paramwise_cfg.decay_type``).
 """
 
 from __future__ import annotations
@@ -55,9 +57,7 @@ def _backbone_kind(root: nn.Module | None) -> str:
     backbone = getattr(root, "backbone", None)
     name = type(backbone).__name__
     if backbone is None:
-        raise ConfigError(
-            "the layer-decay constructor reads model.backbone; this model has none", "optimizer.constructor"
-        )
+        raise ConfigError("the layer-decay constructor reads model.backbone; this model has none", "backbone")
     if "ConvNeXt" in name:
         return "convnext"
     if "BEiT" in name or "MAE" in name:
@@ -65,7 +65,7 @@ def _backbone_kind(root: nn.Module | None) -> str:
     raise ConfigError(
         f"MMSegmentation's layer decay knows ConvNeXt, BEiT and MAE backbones, not {name} (it raises "
         "NotImplementedError)",
-        "optimizer.constructor",
+        "backbone",
     )
 
 
@@ -107,9 +107,7 @@ def mmseg_matcher(config: MMSegLayerDecay) -> RuleMatcher:
         kind = _backbone_kind(info.root) if config.backbone == "auto" else config.backbone
         if config.decay_type == "stage_wise":
             if kind != "convnext":
-                raise ConfigError(
-                    "stage_wise decay is for ConvNeXt backbones only", "optimizer.paramwise_cfg.decay_type"
-                )
+                raise ConfigError("stage_wise decay is for ConvNeXt backbones only", "decay_type")
             layer_id = convnext_stage_id(info.name, num_layers)
         elif kind == "convnext":
             layer_id = convnext_layer_id(info.name, config.num_layers)
@@ -148,7 +146,7 @@ def _backbone_part(root: nn.Module, part: str, model_type: str) -> Any:
     if value is None:
         raise ConfigError(
             f"layer-wise decay for model_type={model_type!r} reads model.backbone.{part}, which this model lacks",
-            "optimizer.model_type",
+            "model_type",
         )
     return value
 
@@ -195,7 +193,7 @@ def finetune_matcher(config: MMSelfSupFinetune) -> RuleMatcher:
     def regexes(root: nn.Module | None) -> list[tuple[re.Pattern[str], dict[str, Any]]]:
         if id(root) not in cache:
             if config.layer_decay > 0 and root is None:
-                raise ConfigError("layer-wise decay reads the model: pass the model to build()", "optimizer")
+                raise ConfigError("layer-wise decay reads the model: pass the model to build()", "layer_decay")
             options = dict(config.paramwise_options)
             if config.layer_decay > 0:
                 options = (vit_options if config.model_type == "vit" else swin_options)(config, root)  # type: ignore[arg-type]
