@@ -22,10 +22,10 @@ __all__ = ["cooldown_recipe", "start_branch"]
 @hookimpl
 def optiplug_schedules() -> list[ScheduleSpec]:
     """The ``wsd`` schedule."""
-    from optiplug_wsd.schedule import WSD, WSDConfig
+    from optiplug_wsd.schedule import WSD, WSDConfig, branch_wsd
 
     description = "warmup from 0, value held, cooldown to 0 (linear, cosine, 1-sqrt) over the last decay"
-    return [ScheduleSpec("wsd", WSDConfig, WSD, description)]
+    return [ScheduleSpec("wsd", WSDConfig, WSD, description, branch=branch_wsd)]
 
 
 @hookimpl

@@ -142,6 +142,26 @@ class WSD:
         return out
 
 
+def branch_wsd(config: WSDConfig, at: int, context: ScheduleContext) -> WSDConfig:
+    """``resume="branch"``: the cooldown starts at update ``at`` and lasts to the end of the run in ``context``.
+
+    The warmup is cut to end by ``at`` at the latest (the updates before ``at`` are done:
+    only the value from ``at`` on matters, the stable value). From ``at`` on the values
+    are :func:`optiplug_wsd.cooldown_recipe`'s branch at ``at`` of the same length.
+    """
+    total = context.clock.total_steps
+    if config.decay_start is not None:
+        raise ConfigError(
+            f"this wsd cools down from update {config.decay_start} already; a branch starts from the original run",
+            join_path(context.path, "decay_start"),
+        )
+    if total is None or not 0 <= at < total:
+        length = "is open-ended" if total is None else f"has {total:g} updates"
+        raise ConfigError(f"the cooldown cannot start at update {at}: the run {length}", context.path)
+    warmup = min(config.warmup, at / float(total))
+    return attrs.evolve(config, warmup=warmup, decay=None, decay_start=at)
+
+
 def rescale_wsd(config: ScheduleConfig, context: ScalingContext) -> Any:
     """Batch scaling: ``value`` becomes the scaled value (warmup and cooldown keep their lengths)."""
     return evolve_params(config, value=float(context.value))

@@ -104,7 +104,7 @@ def test_a_state_from_another_recipe_or_run_is_refused(conv_bn_head):
     with pytest.raises(optiplug.StateError, match="saved from a different recipe"):
         built.scheduler.load_state_dict(foreign)
     longer = optiplug.build(CONFIG, conv_bn_head, steps_per_epoch=6, num_epochs=4).scheduler.state_dict()
-    with pytest.raises(optiplug.StateError, match="saved with steps_per_epoch=6, this run has steps_per_epoch=5"):
+    with pytest.raises(optiplug.StateError, match="saved from a run of another length: run.steps_per_epoch: 6 -> 5;"):
         built.scheduler.load_state_dict(longer)
     with pytest.raises(optiplug.StateError, match="not an optiplug scheduler state"):
         built.scheduler.load_state_dict({"last_epoch": 3})

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import torch
 
 from optiplug.engine.grouping import Setting
 from optiplug.engine.schedules import build_schedule, is_relative
@@ -18,13 +19,18 @@ from optiplug.recipe.model import ScheduleConfig
 
 @attrs.frozen
 class Binding:
-    """One scheduled option of one group: where it is written and how it is scaled."""
+    """One scheduled option of one group: where it is written and how it is scaled.
+
+    ``config`` and ``base`` are what its table was built from (a resume that branches rebuilds it).
+    """
 
     group: int
     option: str
     table: ValueTable
     scale: float = 1.0
     into_betas: bool = False
+    config: ScheduleConfig | None = None
+    base: float = 1.0
 
 
 class ScheduleBinder:
@@ -64,10 +70,10 @@ class ScheduleBinder:
             key = (repr(config), group_base if relative else None)
             table = self.tables.setdefault(key, ValueTable(schedule, path=path))
             if relative:
-                bindings.append(Binding(index, target, table, 1.0, into_betas))
+                bindings.append(Binding(index, target, table, 1.0, into_betas, config, group_base))
             elif setting is None or setting.scaled:
                 scale = float(setting.value) if setting is not None else 1.0
-                bindings.append(Binding(index, target, table, scale, into_betas))
+                bindings.append(Binding(index, target, table, scale, into_betas, config, group_base))
         return bindings
 
     def bind_added(self, index: int, group: dict[str, Any]) -> list[Binding]:
@@ -83,6 +89,8 @@ class ScheduleBinder:
         for option in self.schedules:
             target, into_betas = target_of(option, group, join_path("schedules", option))
             current = group["betas"][0] if into_betas else group.get(target)
+            if isinstance(current, torch.Tensor):
+                current = current.item()  # run.compile: the value, never the tensor the scheduler writes into
             value = group.setdefault(f"initial_{'beta1' if into_betas else target}", current)
             reference = self.base.get("betas", (None,))[0] if into_betas else self.base.get(target)
             if isinstance(value, int | float) and isinstance(reference, int | float) and reference != 0:

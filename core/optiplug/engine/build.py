@@ -14,6 +14,7 @@ from optiplug.engine.built_result import Built, GroupSummary
 from optiplug.engine.dialects import translate
 from optiplug.engine.grouping import plan_groups
 from optiplug.engine.optimizer_options import check_rule_options, make_optimizer
+from optiplug.engine.resume import record_of
 from optiplug.engine.run_figures import given_figures, resolve_batch, resolve_run
 from optiplug.engine.scaling import scale_recipe
 from optiplug.engine.structuring import unstructure_recipe
@@ -85,9 +86,15 @@ def build_recipe(
         for i, plan in enumerate(plans)
         for b in binder.bind(i, optimizer.param_groups[i], plan.settings, plan.schedules)
     ]
-    data = unstructure_recipe(recipe, registry)
+    record = record_of(unstructure_recipe(recipe, registry), length.batches_per_epoch, length.total_batches, registry)
     scheduler = OptiplugScheduler(
-        optimizer, bindings, clock, fingerprint(data), bind_added=binder.bind_added, tolerance=tolerance
+        optimizer,
+        bindings,
+        clock,
+        fingerprint(record.recipe),
+        bind_added=binder.bind_added,
+        tolerance=tolerance,
+        record=record,
     )
     summaries = [GroupSummary.of(i, plan, optimizer.param_groups[i]) for i, plan in enumerate(plans)]
     return Built(

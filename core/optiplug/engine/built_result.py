@@ -294,25 +294,30 @@ class Built:
     def _grads(self) -> list[torch.Tensor | None]:
         return [None if p.grad is None else p.grad.detach().clone() for p in self._trained_params()]
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], resume: str | None = None) -> None:
         """Resume from :meth:`state_dict`.
 
-        A state from another recipe, another run length or another model is refused
-        with a :class:`StateError`. The accumulated gradients are put back into
-        ``.grad`` (a state saved on a window boundary clears them).
+        A state from another model is refused with a :class:`StateError`. One from
+        another recipe or run length is resumed under the policy ``resume`` (default: the
+        recipe's ``run.resume``, ``strict``): ``strict`` refuses it, naming each change;
+        ``rescale`` maps the saved progress onto this run's length, ``extend`` continues
+        this recipe's schedules from the saved update, ``branch`` starts the cooldown there
+        (docs/resume.md). The accumulated gradients are put back into ``.grad`` (a state
+        saved on a window boundary clears them).
         """
         missing = {"optimizer", "scheduler", "micro_steps"} - set(state)
         if missing:
             raise StateError(f"not an optiplug Built state (missing {sorted(missing)})")
         grads = self._checked_grads(state.get("accumulated_grads"))
         before = self.scheduler.state_dict()
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.scheduler.load_state_dict(state["scheduler"], resume)
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-            self.scheduler.load_state_dict(before)
+            self.scheduler.load_state_dict(before, "strict")
             raise StateError(f"the optimizer state does not fit this model's parameters: {exc}") from None
-        self.micro_steps = int(state["micro_steps"])
+        moved = self.scheduler.last_epoch - int(state["scheduler"]["step"])  # rescale moves the count
+        self.micro_steps = int(state["micro_steps"]) + moved * (1 if self.per_iteration else self.accumulate)
         self.skipped_updates = int(state.get("skipped_updates", 0))
         self.scheduler.set_step(self.scheduler.last_epoch)
         for param, grad in zip(self._trained_params(), grads, strict=True):

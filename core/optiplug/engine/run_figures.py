@@ -75,7 +75,7 @@ def given_figures(**figures: int | None) -> RunConfig:
         problem = None if value is None else count_problem(value)
         if problem:
             raise ConfigError(f"{name} {problem}", f"build({name}=...)")
-    return RunConfig(**figures)
+    return RunConfig(**figures)  # type: ignore[arg-type]  # the figures are int fields of RunConfig
 
 
 def resolve_batch(recipe: Recipe, given: RunConfig) -> Batch:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from optiplug.engine import resume as resuming
 from optiplug.engine.binding import Binding
 from optiplug.engine.tolerance import STRICT, Tolerance
 from optiplug.engine.value_table import BOUNDS, OutOfBounds, ValueTable
-from optiplug.errors import StateError
+from optiplug.errors import OptiplugWarning
 from optiplug.plugin_system.records import Clock
 
 
@@ -35,7 +37,9 @@ class OptiplugScheduler(LRScheduler):
     It is a real ``torch.optim.lr_scheduler.LRScheduler`` (Lightning and Hugging Face
     accept it). ``step()`` advances only if the optimizer stepped since the last call,
     so a step that ``torch.amp.GradScaler`` skipped (inf/NaN) does not move the schedule.
-    ``state_dict()`` holds the update count and the recipe's fingerprint.
+    ``state_dict()`` holds the update count and the recipe's fingerprint, with the record
+    ``load_state_dict(state, resume=...)`` resumes by under another recipe or run length
+    (:mod:`optiplug.engine.resume`).
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class OptiplugScheduler(LRScheduler):
         skip_unstepped: bool = True,
         bind_added: Callable[[int, dict[str, Any]], list[Binding]] | None = None,
         tolerance: Tolerance = STRICT,
+        record: resuming.RunRecord | None = None,
     ) -> None:
         # LRScheduler.__init__ is not called: it would step once and patch optimizer.step.
         self.optimizer = optimizer
@@ -57,6 +62,9 @@ class OptiplugScheduler(LRScheduler):
         self.skip_unstepped = skip_unstepped
         self.bind_added = bind_added
         self.tolerance = tolerance
+        self.record = record
+        self.own_bindings = list(bindings)
+        self.branch_at: int | None = None
         self._bound_groups = len(optimizer.param_groups)
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
@@ -144,26 +152,44 @@ class OptiplugScheduler(LRScheduler):
         return [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
-        """The update count, the clock and the recipe's fingerprint."""
+        """The update count, the clock, the recipe's fingerprint, and the record of the run (plain data)."""
+        record = self.record
         return {
             "step": self.last_epoch,
             "fingerprint": self.recipe_fingerprint,
             "steps_per_epoch": self.clock.steps_per_epoch,
             "total_steps": self.clock.total_steps,
+            "recipe": None if record is None else record.recipe,
+            "run": None if record is None else record.figures,
+            "values": resuming.values_now(self),
+            "branch_at": self.branch_at,
         }
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Resume at the saved update; a state from another recipe or run length is refused."""
-        missing = {"step", "fingerprint"} - set(state_dict)
-        if missing:
-            raise StateError(f"not an optiplug scheduler state (missing {sorted(missing)})")
-        if state_dict["fingerprint"] != self.recipe_fingerprint:
-            raise StateError(
-                "this scheduler state was saved from a different recipe "
-                f"(fingerprint {state_dict['fingerprint']}, this recipe is {self.recipe_fingerprint})"
-            )
-        for key in ("steps_per_epoch", "total_steps"):
-            saved, now = state_dict.get(key), getattr(self.clock, key)
-            if saved != now:
-                raise StateError(f"the state was saved with {key}={saved}, this run has {key}={now}")
-        self.set_step(int(state_dict["step"]))
+    def load_state_dict(self, state_dict: dict[str, Any], resume: str | None = None) -> None:
+        """Resume at the saved update, under the policy ``resume`` (default: the recipe's ``run.resume``).
+
+        ``strict`` refuses a state from another recipe or run length, naming each change;
+        ``rescale``, ``extend`` and ``branch`` continue under this one
+        (:mod:`optiplug.engine.resume`). A refused state changes nothing.
+        """
+        plan = self.plan_resume(state_dict, resume)
+        self.apply_resume(plan)
+
+    def plan_resume(self, state_dict: Mapping[str, Any], resume: str | None = None) -> resuming.Plan:
+        """How ``state_dict`` would resume under ``resume``, checked; nothing is changed yet."""
+        if resume is None:
+            policy = resuming.checked_policy(self.record.policy if self.record else "strict", "run.resume")
+            return resuming.plan(self, state_dict, policy, "run.resume")
+        path = "load_state_dict(resume=...)"
+        return resuming.plan(self, state_dict, resuming.checked_policy(resume, path), path)
+
+    def apply_resume(self, plan: resuming.Plan) -> None:
+        """Move to the planned update, with the planned bindings (a branch), and give its warnings."""
+        if plan.branch_at is not None or self.branch_at is not None:
+            if plan.branch_at is not None:
+                self.check_run(plan.bindings)
+            self.bindings = [*plan.bindings, *self.bindings[len(self.own_bindings) :]]
+        self.branch_at = plan.branch_at
+        for message in plan.warnings:
+            warnings.warn(message, OptiplugWarning, stacklevel=3)
+        self.set_step(plan.step)

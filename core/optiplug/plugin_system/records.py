@@ -128,6 +128,11 @@ class ScheduleSpec:
     A ``relative`` schedule computes each group's value from that group's base value
     (``context.base``); an absolute one gives the value itself, which optiplug multiplies
     by the group's rule multiplier (``lr_mult``, ``decay_mult``, ...).
+
+    ``branch(config, at, context)``, when given, returns the config of the same schedule
+    with its final phase (the cooldown) starting at update ``at`` of the run in
+    ``context.clock``: what ``load_state_dict(state, resume="branch")`` resumes with. A
+    schedule without it refuses that policy.
     """
 
     record_kind: ClassVar[RecordKind] = RecordKind("optiplug_schedules", "schedules", "schedules", "schedule")
@@ -138,6 +143,7 @@ class ScheduleSpec:
     description: str = ""
     relative: bool = False
     aliases: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    branch: Callable[[Any, int, ScheduleContext], Any] | None = None
 
 
 @attrs.frozen

@@ -30,6 +30,8 @@ from optiplug.recipe.strict_converter import NormType
 from optiplug.recipe.validators import help_field, non_negative, one_of, positive
 
 INTERVALS = ("step", "epoch")
+RESUME_POLICIES = ("strict", "rescale", "extend", "branch")
+"""How a state saved under another recipe or run length is resumed (optiplug.engine.resume)."""
 
 
 @attrs.frozen
@@ -139,6 +141,14 @@ class RunConfig:
     batch_size_per_device: int | None = help_field("Samples per device per step.", default=None, validator=positive())
     world_size: int | None = help_field("Number of devices (processes).", default=None, validator=positive())
     devices_per_node: int | None = help_field("Devices on one node.", default=None, validator=positive())
+    resume: str = help_field(
+        "How built.load_state_dict continues a state saved under another recipe or run length: strict (refuse, "
+        "naming what changed), rescale (the saved progress mapped onto the new length), extend (the values so far "
+        "kept, the new schedules from the saved update on), branch (the cooldown starts at the saved update, for "
+        "schedules that offer it).",
+        default="strict",
+        validator=one_of(RESUME_POLICIES),
+    )
 
 
 @attrs.frozen

@@ -65,7 +65,8 @@ def converted_recipe(
 
 def with_run_figures(recipe: Recipe, **figures: int | None) -> Recipe:
     """``recipe`` with the given run figures (``steps_per_epoch=500``, ...; None: keep) written into ``run``."""
-    return attrs.evolve(recipe, run=attrs.evolve(recipe.run, **{k: v for k, v in figures.items() if v is not None}))
+    given = {k: v for k, v in figures.items() if v is not None}
+    return attrs.evolve(recipe, run=attrs.evolve(recipe.run, **given))  # type: ignore[arg-type]  # int fields
 
 
 def recipe_data(recipe: Recipe, registry: Registry | None = None) -> dict[str, Any]:
