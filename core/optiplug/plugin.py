@@ -13,7 +13,8 @@ and may move. What is here is stable:
   mapping into one of them;
 - attrs field helpers with checked values (:func:`help_field`, :func:`positive`, ...);
 - the helpers a schedule needs (:func:`progress`, :func:`as_steps`, :class:`EpochHeld`,
-  :func:`build_schedule`, :class:`ValueTable`);
+  :func:`build_schedule`, :class:`ValueTable`), and those of a metric-driven one
+  (:class:`MetricState`, :func:`read_metric`, :func:`metric_number`, :func:`metric_state_of`);
 - the errors and their message helpers (:func:`did_you_mean`, :func:`join_path`).
 
 A plugin module is hook functions marked with :data:`hookimpl`, each returning records
@@ -31,7 +32,17 @@ from __future__ import annotations
 from optiplug.engine.optimizer_options import optimizer_arguments
 from optiplug.engine.run_figures import Batch, distributed_world
 from optiplug.engine.scaling import rescale
-from optiplug.engine.schedules import WHERE_EPSILON, EpochHeld, as_steps, build_schedule, evaluate, progress
+from optiplug.engine.schedules import (
+    WHERE_EPSILON,
+    EpochHeld,
+    as_steps,
+    build_schedule,
+    evaluate,
+    metric_number,
+    metric_state_of,
+    progress,
+    read_metric,
+)
 from optiplug.engine.structuring import evolve_params, structure_config, unstructure_config
 from optiplug.engine.value_table import ValueTable
 from optiplug.errors import (
@@ -52,6 +63,7 @@ from optiplug.plugin_system.records import (
     Clock,
     DialectContext,
     DialectSpec,
+    MetricState,
     OptimizerSpec,
     ParamInfo,
     RecordKind,
@@ -103,6 +115,7 @@ __all__ = [
     "DialectContext",
     "DialectSpec",
     "EpochHeld",
+    "MetricState",
     "NormType",
     "OptimizerConfig",
     "OptimizerSpec",
@@ -146,6 +159,8 @@ __all__ = [
     "is_number",
     "join_path",
     "load_config",
+    "metric_number",
+    "metric_state_of",
     "non_negative",
     "number_problem",
     "one_of",
@@ -153,6 +168,7 @@ __all__ = [
     "parse_float",
     "positive",
     "progress",
+    "read_metric",
     "rescale",
     "structure_config",
     "unstructure_config",

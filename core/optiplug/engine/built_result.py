@@ -149,6 +149,17 @@ class Built:
             self.scheduler.step()
         return updated
 
+    def report(self, metric: Any) -> bool:
+        """Report a validation metric to the run's metric-driven schedules (``reduce_on_plateau``).
+
+        ``metric`` is a number, a one-element tensor, or a mapping of names to numbers
+        (each schedule reads its ``monitor`` key). Call it where the metric is known,
+        typically after each validation; the decision is taken after the updates done so
+        far, and a reduction applies from the next update. Returns whether a value changed.
+        See :meth:`OptiplugScheduler.report`.
+        """
+        return self.scheduler.report(metric)
+
     def _params(self) -> list[torch.Tensor]:
         return [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
 

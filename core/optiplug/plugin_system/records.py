@@ -66,6 +66,37 @@ class Schedule(Protocol):
         ...
 
 
+class MetricState(Protocol):
+    """The decisions of a metric-driven schedule (``reduce_on_plateau``), the one kind that is not pure.
+
+    A schedule whose values depend on metrics the user reports exposes one as its
+    ``metric_state`` attribute. Its ``values(steps)`` stays a function of the update index
+    and of these decisions only (a reduction taken at update k changes the values from k
+    on). ``report(metric, update)`` gets what the user reported (a finite float, or a
+    mapping of names to finite floats; the state picks its own key from a mapping) and
+    the number of updates done; it returns True when the schedule's values changed (the
+    scheduler then recomputes them and writes update ``update``'s at once).
+    ``state_dict`` / ``load_state_dict`` hold every decision, in plain data, so a run
+    resumes exactly. ``describe()`` names it in messages (``"reduce_on_plateau"``).
+    """
+
+    def report(self, metric: float | Mapping[str, float], update: int) -> bool:
+        """Take one reported metric after ``update`` updates; whether the values changed."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every decision taken so far, as plain data."""
+        ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Put back the decisions of :meth:`state_dict`."""
+        ...
+
+    def describe(self) -> str:
+        """The schedule's name, for messages."""
+        ...
+
+
 @attrs.frozen
 class Clock:
     """Where a schedule is evaluated: updates per epoch, and the run's length in updates.
