@@ -2,7 +2,8 @@
 
 Schedules (numerically equal to fvcore / ClassyVision / VISSL): constant, linear,
 cosine, exponential, polynomial, step, multistep, step_with_fixed_gamma, inverse_sqrt,
-each with its lr scaling rule.
+each with its lr scaling rule; reduce_on_plateau (torch's ReduceLROnPlateau, driven by
+metrics the user reports: ``built.report(val_loss)``).
 """
 
 from __future__ import annotations

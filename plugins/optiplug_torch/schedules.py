@@ -2,7 +2,8 @@
 
 Each is a function of the run's progress ``w = step / total_steps`` with fvcore's exact
 formulas and operation order; unlike fvcore, none raises near or at the end of the run:
-Step and MultiStep clamp to their last value.
+Step and MultiStep clamp to their last value. ``reduce_on_plateau`` (torch's
+ReduceLROnPlateau, driven by reported metrics) lives in :mod:`optiplug_torch.plateau`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from optiplug.plugin import (
     positive,
     progress,
 )
+from optiplug_torch.plateau import ReduceOnPlateau, ReduceOnPlateauConfig
 
 
 class _Progress:
@@ -281,4 +283,11 @@ def schedule_specs() -> list[ScheduleSpec]:
             "base_value decayed by gamma in equal parts",
         ),
         ScheduleSpec("inverse_sqrt", InverseSqrtConfig, InverseSqrt, "VISSL's inverse square-root decay"),
+        ScheduleSpec(
+            "reduce_on_plateau",
+            ReduceOnPlateauConfig,
+            ReduceOnPlateau,
+            "torch's ReduceLROnPlateau: the group's value reduced when a reported metric stops improving",
+            relative=True,
+        ),
     ]

@@ -51,6 +51,8 @@ EXAMPLES: dict[str, Example] = {
     "multistep": Example({"values": [0.1, 0.01, 0.001], "milestones": [2, 4]}),
     "step_with_fixed_gamma": Example({"base_value": 0.1, "num_decays": 2, "gamma": 0.1}),
     "inverse_sqrt": Example({"start_value": 0.1, "warmup_interval_length": 0.1}),
+    # driven by reported metrics (docs/plugins/torch.md): with none reported, the group's own value
+    "reduce_on_plateau": Example({"patience": 2, "factor": 0.5}),
     # core
     "composite": Example(
         {

@@ -96,7 +96,15 @@ class Composite:
         self.parts: list[Schedule] = []
         for i, (child, length, mode) in enumerate(zip(config.schedulers, self.lengths, self.modes, strict=True)):
             child_clock = Clock(clock.steps_per_epoch, length * total) if mode == RESCALED else clock
-            self.parts.append(context.build(child, child_clock, join_path(context.path, "schedulers", i)))
+            part_path = join_path(context.path, "schedulers", i)
+            self.parts.append(context.build(child, child_clock, part_path))
+            if getattr(self.parts[-1], "metric_state", None) is not None:
+                raise ConfigError(
+                    f"{child.name!r} is driven by reported metrics, not by the run's progress, so it cannot be a "
+                    "part of a composite (whose parts are functions of the update); use it as the option's whole "
+                    "schedule",
+                    join_path(part_path, "name"),
+                )
         kinds = {bool(getattr(p, "relative", False)) for p in self.parts}
         if len(kinds) > 1:
             raise ConfigError(

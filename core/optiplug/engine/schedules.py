@@ -10,14 +10,15 @@ The composite combinator lives in :mod:`optiplug.engine.composite`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import torch
 
 from optiplug.errors import ConfigError, join_path
-from optiplug.plugin_system.records import Clock, Schedule, ScheduleContext, ScheduleSpec
+from optiplug.plugin_system.records import Clock, MetricState, Schedule, ScheduleContext, ScheduleSpec
 from optiplug.recipe.model import ScheduleConfig
 
 if TYPE_CHECKING:
@@ -77,8 +78,64 @@ def build_schedule(
     except (ValueError, TypeError, ArithmeticError, IndexError, KeyError) as exc:
         raise ConfigError(f"schedule {config.name!r} cannot be built: {exc}", path) from exc
     if config.update_interval == "epoch":
+        if metric_state_of(schedule) is not None:
+            raise ConfigError(
+                f"schedule {config.name!r} changes only when a metric is reported, not with the update: "
+                "update_interval does not apply to it (leave it out)",
+                join_path(path, "update_interval"),
+            )
         return EpochHeld(schedule, clock.steps_per_epoch)
     return schedule
+
+
+def metric_state_of(schedule: Schedule) -> MetricState | None:
+    """The decisions of a metric-driven schedule (its ``metric_state``), None for a pure one."""
+    return getattr(schedule, "metric_state", None)
+
+
+def metric_number(value: Any, name: str = "the metric") -> float:
+    """A reported metric as a finite float: a number, or a tensor / numpy value of one element.
+
+    A tensor of several elements, a bool, text or a NaN / infinite value is refused
+    (TypeError, ValueError) with what to report instead.
+    """
+    if isinstance(value, bool) or isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(
+                f"{name} must be one number, got a tensor of shape {tuple(value.shape)}: report its mean "
+                "(loss.mean()) or one element"
+            )
+        number = float(value.detach().reshape(()).item())
+    elif isinstance(value, numbers.Real):
+        number = float(value)
+    elif hasattr(value, "item") and getattr(value, "size", None) == 1:  # a numpy array or scalar
+        number = metric_number(value.item(), name)
+    else:
+        raise TypeError(f"{name} must be a number or a one-element tensor, got {type(value).__name__} {value!r}")
+    if not math.isfinite(number):
+        raise ValueError(
+            f"{name} is {number}: a schedule cannot decide on it (a diverged run?); report finite values only"
+        )
+    return number
+
+
+def read_metric(metric: float | Mapping[str, Any], monitor: str | None, where: str) -> float:
+    """The metric a schedule reads from a report: the number, or the ``monitor`` entry of a mapping."""
+    if not isinstance(metric, Mapping):
+        return metric_number(metric)
+    if monitor is None:
+        raise ValueError(
+            f"{where} was given a mapping of metrics ({', '.join(map(str, metric))}) but has no monitor: "
+            "report one number, or give the schedule's monitor (the key to read)"
+        )
+    if monitor not in metric:
+        raise ValueError(
+            f"{where} reads the metric {monitor!r}, which the report does not hold; it holds: "
+            f"{', '.join(map(str, metric)) or '(nothing)'}"
+        )
+    return metric_number(metric[monitor], f"the metric {monitor!r}")
 
 
 def is_relative(schedule: Schedule, spec: ScheduleSpec) -> bool:

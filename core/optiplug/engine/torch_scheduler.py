@@ -19,10 +19,11 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from optiplug.engine import resume as resuming
 from optiplug.engine.binding import Binding
+from optiplug.engine.schedules import metric_number, metric_state_of
 from optiplug.engine.tolerance import STRICT, Tolerance
 from optiplug.engine.value_table import BOUNDS, OutOfBounds, ValueTable
-from optiplug.errors import OptiplugWarning
-from optiplug.plugin_system.records import Clock
+from optiplug.errors import OptiplugWarning, StateError
+from optiplug.plugin_system.records import Clock, MetricState
 
 
 def fingerprint(data: Any) -> str:
@@ -71,6 +72,9 @@ class OptiplugScheduler(LRScheduler):
         self._optimizer_steps = 0
         self._seen_steps = 0
         self.check_run(self.bindings)
+        self._metric_states: list[tuple[MetricState, list[ValueTable]]] = []
+        self._warned_no_metric = False
+        self._collect_metric_states(self.bindings)
         self._hook = optimizer.register_step_post_hook(self._count_step)
         self._write(0)
 
@@ -104,10 +108,22 @@ class OptiplugScheduler(LRScheduler):
         """The run's length in updates (None if open-ended)."""
         return self.clock.total_steps
 
-    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
-        """Advance one update (if the optimizer stepped) and write the new values."""
-        if epoch is not None:
-            raise TypeError("OptiplugScheduler.step() takes no epoch; use load_state_dict or set_step to move")
+    def step(self, metrics: Any = None, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Advance one update (if the optimizer stepped) and write the new values.
+
+        ``step(metric)`` (what Lightning calls for a scheduler configured with ``monitor``,
+        and torch's ``ReduceLROnPlateau`` signature) reports the metric instead
+        (:meth:`report`) and does not advance. A recipe without a metric-driven schedule
+        refuses it: the argument is then taken for an epoch, which this scheduler has none of.
+        """
+        if metrics is not None and epoch is None and self._metric_states:
+            self.report(metrics)
+            return
+        if epoch is not None or metrics is not None:
+            raise TypeError(
+                "OptiplugScheduler.step() takes no epoch; use load_state_dict or set_step to move "
+                "(a metric is taken only by a recipe with a metric-driven schedule such as reduce_on_plateau)"
+            )
         if self.skip_unstepped and self._optimizer_steps == self._seen_steps:
             return
         self._seen_steps = self._optimizer_steps
@@ -136,6 +152,72 @@ class OptiplugScheduler(LRScheduler):
                 group[b.option] = value
         self._last_lr = [group["lr"] for group in groups]
 
+    def report(self, metric: Any) -> bool:
+        """Report a metric (a number, a one-element tensor, or a mapping of names to numbers) to the run.
+
+        Every metric-driven schedule (``reduce_on_plateau``) takes it after the updates
+        done so far (``last_epoch``); when one of them reduces its value, the groups get
+        the new values at once, for the next update. Returns whether any value changed. A
+        recipe without a metric-driven schedule ignores it, with one warning.
+        """
+        if not isinstance(metric, Mapping):
+            metric = metric_number(metric)
+        if not self._metric_states:
+            if not self._warned_no_metric:
+                self._warned_no_metric = True
+                warnings.warn(
+                    "a metric was reported, but no schedule of this recipe reads metrics (only a metric-driven "
+                    "schedule such as reduce_on_plateau does); it is ignored",
+                    OptiplugWarning,
+                    stacklevel=2,
+                )
+            return False
+        changed = False
+        for state, tables in self._metric_states:
+            if state.report(metric, self.last_epoch):
+                changed = True
+                for table in tables:
+                    table.invalidate()
+        if changed:
+            self._write(self.last_epoch)
+        return changed
+
+    def _collect_metric_states(self, bindings: Sequence[Binding]) -> None:
+        """Remember the decisions of each metric-driven schedule among ``bindings`` (once each), and its tables."""
+        for b in bindings:
+            state = metric_state_of(b.table.schedule)
+            if state is None:
+                continue
+            for known, tables in self._metric_states:
+                if known is state:
+                    if all(t is not b.table for t in tables):
+                        tables.append(b.table)
+                    break
+            else:
+                self._metric_states.append((state, [b.table]))
+
+    def _metric_state_dict(self) -> dict[str, Any]:
+        """The decisions of the metric-driven schedules (nothing for a recipe without any)."""
+        if not self._metric_states:
+            return {}
+        return {"metric_states": [state.state_dict() for state, _ in self._metric_states]}
+
+    def _load_metric_states(self, state_dict: Mapping[str, Any]) -> None:
+        if not self._metric_states:
+            return
+        saved = state_dict.get("metric_states")
+        names = ", ".join(state.describe() for state, _ in self._metric_states)
+        if not isinstance(saved, list) or len(saved) != len(self._metric_states):
+            held = "none" if not isinstance(saved, list) else str(len(saved))
+            raise StateError(
+                f"this recipe's metric-driven schedules ({names}) need their decisions; the state holds {held} "
+                f"of {len(self._metric_states)}"
+            )
+        for (state, tables), data in zip(self._metric_states, saved, strict=True):
+            state.load_state_dict(data)
+            for table in tables:
+                table.invalidate()
+
     def bind_added_groups(self) -> None:
         """Schedule groups added with ``add_param_group`` since the build (done at every step too)."""
         groups = self.optimizer.param_groups
@@ -144,6 +226,7 @@ class OptiplugScheduler(LRScheduler):
                 added = self.bind_added(index, groups[index])
                 self.check_run(added)
                 self.bindings.extend(added)
+                self._collect_metric_states(added)
             self.base_lrs.append(groups[index].get("initial_lr", groups[index]["lr"]))
         self._bound_groups = len(groups)
 
@@ -163,6 +246,7 @@ class OptiplugScheduler(LRScheduler):
             "run": None if record is None else record.figures,
             "values": resuming.values_now(self),
             "branch_at": self.branch_at,
+            **self._metric_state_dict(),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any], resume: str | None = None) -> None:
@@ -173,6 +257,7 @@ class OptiplugScheduler(LRScheduler):
         (:mod:`optiplug.engine.resume`). A refused state changes nothing.
         """
         plan = self.plan_resume(state_dict, resume)
+        self._load_metric_states(state_dict)
         self.apply_resume(plan)
 
     def plan_resume(self, state_dict: Mapping[str, Any], resume: str | None = None) -> resuming.Plan:

@@ -91,6 +91,10 @@ class ValueTable:
             self._start = start
         return self._values[step - start]
 
+    def invalidate(self) -> None:
+        """Forget the block computed: a metric-driven schedule's values changed (a reported metric)."""
+        self._start = -1
+
     def check_run(self, last_step: int, scale: float = 1.0, option: str | None = None) -> None:
         """Evaluate the run's updates ahead, so a bad value fails the build rather than update 9,136.
 

@@ -5,6 +5,10 @@ which group, with which scale), so a curve is what training sees: before update 
 group g holds ``curves.values[option][g, k]``. Options no schedule drives are constant
 at the group's value.
 
+A metric-driven schedule (``reduce_on_plateau``) is drawn with the reductions reported
+so far and none after (a fresh build: its value never reduced); ``Curves.metric_driven``
+names its options, and computing the curves warns about it.
+
 >>> built = optiplug.build("recipe.yaml", model, steps_per_epoch=500, num_epochs=90)
 >>> lr = compute_curves(built).values["lr"]      # (groups, 45000) float64
 """
@@ -12,6 +16,7 @@ at the group's value.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,8 +25,9 @@ import torch
 
 from optiplug.engine.binding import Binding
 from optiplug.engine.built_result import Built
+from optiplug.engine.schedules import metric_state_of
 from optiplug.engine.value_table import ValueTable
-from optiplug.errors import ConfigError
+from optiplug.errors import ConfigError, OptiplugWarning
 from optiplug.plugin_system.records import Clock
 
 # The options shown when present, in this order; any other scheduled option follows.
@@ -37,6 +43,8 @@ class Curves:
     values: Mapping[str, torch.Tensor]
     scheduled: frozenset[str]
     clock: Clock
+    metric_driven: frozenset[str] = frozenset()
+    """Options a metric-driven schedule drives: drawn with the reductions reported so far only."""
 
     @property
     def options(self) -> list[str]:
@@ -86,7 +94,17 @@ def compute_curves(built: Built, num_steps: int | None = None) -> Curves:
         rows = values.setdefault(option, torch.full((len(groups), count), math.nan, dtype=torch.float64))
         rows[binding.group] = raw * binding.scale
         scheduled.add(option)
-    return Curves(torch.arange(count, dtype=torch.float64), values, frozenset(scheduled), clock)
+    driven = {_curve_name(b): s for b in built.scheduler.bindings if (s := metric_state_of(b.table.schedule))}
+    if driven:
+        names = ", ".join(f"{option} ({state.describe()})" for option, state in sorted(driven.items()))
+        warnings.warn(
+            f"{names} is driven by reported metrics, not by the update: the curve holds the reductions reported "
+            "so far and no later one (none in a fresh build), so it shows the value if the metric keeps improving",
+            OptiplugWarning,
+            stacklevel=2,
+        )
+    curves = Curves(torch.arange(count, dtype=torch.float64), values, frozenset(scheduled), clock, frozenset(driven))
+    return curves
 
 
 def table_values(table: ValueTable, count: int, total_steps: float | None) -> torch.Tensor:

@@ -29,7 +29,7 @@ def configure_parser(sub: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the config on the example model, plot its curves to the PNG and summarise them in the terminal."""
     from optiplug.cli.arguments import per_epoch_curves, planned_build
-    from optiplug.cli.rendering import console, groups_count, run_summary
+    from optiplug.cli.rendering import console, groups_count, reported_warnings, run_summary
     from optiplug.tooling.curves import compute_curves
     from optiplug.tooling.demo import example_model
     from optiplug.tooling.plotting import curves_figure, figure_format, save_figure, terminal_summary
@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     model = example_model(args.model)
     planned = planned_build(args, model, need_length=True)
     built, figures, per_epoch = planned.built, planned.figures, planned.per_epoch
-    curves = per_epoch_curves(built) if per_epoch else compute_curves(built)
+    with reported_warnings():  # a metric-driven schedule is drawn without reductions: said so
+        curves = per_epoch_curves(built) if per_epoch else compute_curves(built)
     title = (
         f"{Path(args.config).name}: {type(built.optimizer).__name__}, {groups_count(built)} "
         f"({args.model})\n{run_summary(built, figures, per_epoch=per_epoch)}"
