@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from optiplug.engine.binding import ScheduleBinder
 from optiplug.engine.built_result import Built, GroupSummary
+from optiplug.engine.compiling import check_tensor_options, prepare_compile
 from optiplug.engine.dialects import translate
 from optiplug.engine.grouping import plan_groups
 from optiplug.engine.optimizer_options import check_rule_options, make_optimizer
 from optiplug.engine.resume import record_of
-from optiplug.engine.run_figures import given_figures, resolve_batch, resolve_run
+from optiplug.engine.run_figures import given_compile, given_figures, resolve_batch, resolve_compile, resolve_run
 from optiplug.engine.scaling import scale_recipe
 from optiplug.engine.structuring import unstructure_recipe
 from optiplug.engine.tolerance import STRICT, Tolerance
@@ -36,6 +39,7 @@ def build(
     *,
     dialect: str | None = None,
     registry: Registry | None = None,
+    compile: bool | None = None,
 ) -> Built:
     """Build the optimizer, param groups and scheduler a config describes, for ``model``.
 
@@ -47,6 +51,8 @@ def build(
     ``steps_per_epoch`` is what the data loader yields per epoch, ``len(loader)`` (the
     calls of ``Built.step``), in every dialect; with ``accumulation.steps`` n, an epoch is
     ``steps_per_epoch / n`` optimizer updates (a warning says when that is not whole).
+    ``compile=True`` (the recipe's ``run.compile``) prepares the optimizer for
+    ``torch.compile``: every scheduled option a 0-dim tensor, written in place.
     """
     registry = registry or get_registry()
     figures = given_figures(
@@ -55,6 +61,7 @@ def build(
         batch_size_per_device=batch_size_per_device,
         world_size=world_size,
     )
+    figures = attrs.evolve(figures, compile=given_compile(compile))
     translated = translate(config, figures, dialect=dialect, registry=registry)
     try:
         tolerance = Tolerance.of(translated.dialect, translated.in_user_terms)
@@ -80,12 +87,17 @@ def build_recipe(
     for i, wrapper in enumerate(recipe.wrappers):
         spec = registry.wrappers.get(wrapper.name, join_path("wrappers", i, "name"))
         optimizer = spec.wrap(optimizer, wrapper.params)
+    compiling = resolve_compile(recipe, figures)
+    if compiling:
+        optimizer = prepare_compile(optimizer, recipe, registry)
     binder = ScheduleBinder(recipe.schedules, base, clock, registry)
     bindings = [
         b
         for i, plan in enumerate(plans)
         for b in binder.bind(i, optimizer.param_groups[i], plan.settings, plan.schedules)
     ]
+    if compiling:
+        check_tensor_options(optimizer, bindings)
     record = record_of(unstructure_recipe(recipe, registry), length.batches_per_epoch, length.total_batches, registry)
     scheduler = OptiplugScheduler(
         optimizer,

@@ -146,6 +146,18 @@ def _warn_partial_windows(per_epoch: int, n: int, epochs: int | None, updates: i
     )
 
 
+def resolve_compile(recipe: Recipe, given: RunConfig) -> bool:
+    """Whether the run is prepared for torch.compile: ``build(compile=...)``, then ``run.compile``, then no."""
+    return bool(_first(given.compile, recipe.run.compile, False))
+
+
+def given_compile(value: Any) -> bool | None:
+    """``build(compile=...)``: True, False or None (not given); anything else a ConfigError there."""
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"expected True, False or None, got {value!r}", "build(compile=...)")
+    return value
+
+
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -67,7 +68,8 @@ class OptiplugScheduler(LRScheduler):
         self.own_bindings = list(bindings)
         self.branch_at: int | None = None
         self._bound_groups = len(optimizer.param_groups)
-        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self._tensor_numbers: dict[int, tuple[Tensor, int, Any]] = {}
+        self.base_lrs = [self._number(group["lr"]) for group in optimizer.param_groups]
         self.last_epoch = 0
         self._optimizer_steps = 0
         self._seen_steps = 0
@@ -143,14 +145,38 @@ class OptiplugScheduler(LRScheduler):
         groups = self.optimizer.param_groups
         if len(groups) != self._bound_groups:
             self.bind_added_groups()
+        lrs: dict[int, float] = {}
         for b in self.bindings:
             value = b.table[step] * b.scale
             group = groups[b.group]
             if b.into_betas:
-                group["betas"] = (value, *tuple(group["betas"])[1:])
+                betas = tuple(group["betas"])
+                if isinstance(betas[0], Tensor):
+                    betas[0].fill_(value)  # run.compile: a 0-dim tensor, written in place
+                else:
+                    group["betas"] = (value, *betas[1:])
+            elif isinstance(group[b.option], Tensor):
+                group[b.option].fill_(value)
             else:
                 group[b.option] = value
-        self._last_lr = [group["lr"] for group in groups]
+            if b.option == "lr":
+                lrs[b.group] = float(value)
+        self._last_lr = [lrs[i] if i in lrs else self._number(group["lr"]) for i, group in enumerate(groups)]
+
+    def _number(self, value: Any) -> Any:
+        """A group's option as a Python number: a 0-dim tensor (``run.compile``) is read once per value written.
+
+        The read is remembered with the tensor's version counter, so an option nobody writes
+        costs no host read (no device synchronisation) at each update.
+        """
+        if not isinstance(value, Tensor):
+            return value
+        cached = self._tensor_numbers.get(id(value))
+        if cached is not None and cached[0] is value and cached[1] == value._version:
+            return cached[2]
+        number = value.item()
+        self._tensor_numbers[id(value)] = (value, value._version, number)
+        return number
 
     def report(self, metric: Any) -> bool:
         """Report a metric (a number, a one-element tensor, or a mapping of names to numbers) to the run.
@@ -227,12 +253,12 @@ class OptiplugScheduler(LRScheduler):
                 self.check_run(added)
                 self.bindings.extend(added)
                 self._collect_metric_states(added)
-            self.base_lrs.append(groups[index].get("initial_lr", groups[index]["lr"]))
+            self.base_lrs.append(self._number(groups[index].get("initial_lr", groups[index]["lr"])))
         self._bound_groups = len(groups)
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
-        """The lrs the groups hold now."""
-        return [group["lr"] for group in self.optimizer.param_groups]
+        """The lrs the groups hold now, as Python numbers."""
+        return [self._number(group["lr"]) for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
         """The update count, the clock, the recipe's fingerprint, and the record of the run (plain data)."""

@@ -149,6 +149,12 @@ class RunConfig:
         default="strict",
         validator=one_of(RESUME_POLICIES),
     )
+    compile: bool | None = help_field(
+        "For torch.compile of the optimizer step: every scheduled option a 0-dim tensor written in place, so the "
+        "compiled step does not recompile at each update (the optiplug_compile plugin; build(compile=...) wins).",
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.instance_of(bool)),
+    )
 
 
 @attrs.frozen
