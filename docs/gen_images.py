@@ -307,6 +307,55 @@ def wsd() -> None:
     print(f"wrote {(IMAGES / 'wsd.png').relative_to(ROOT)}")
 
 
+def resume() -> None:
+    """A run resumed with a new horizon under each policy (resume.png, docs/resume.md)."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from torch import nn
+
+    import optiplug
+
+    def recipe(lr: dict, total: int) -> dict:
+        return {"optimizer": {"name": "SGD", "lr": 0.1}, "schedules": {"lr": lr}, "run": {"total_steps": total}}
+
+    def lrs(built: optiplug.Built, start: int) -> list[float]:
+        values = []
+        for step in range(start, int(built.scheduler.total_steps or 0)):
+            built.scheduler.set_step(step)
+            values.append(built.optimizer.param_groups[0]["lr"])
+        return values
+
+    cosine = {"name": "cosine", "start_value": 0.1, "end_value": 0.0}
+    wsd = {"name": "wsd", "value": 0.1, "warmup": 0.05, "decay": 0.2}
+    cases = [
+        ("cosine: saved at 4000 of 10000, resumed for 15000", cosine, 10_000, 4_000, 15_000, ("rescale", "extend")),
+        ("wsd: saved at 6000 of 10000, resumed for 8000", wsd, 10_000, 6_000, 8_000, ("rescale", "extend", "branch")),
+    ]
+    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    for axes, (title, lr, total, at, new_total, policies) in zip(figure.subplots(1, 2), cases, strict=True):
+        saved = optiplug.build(recipe(lr, total), nn.Linear(2, 1))
+        axes.plot(lrs(saved, 0), color="0.6", linestyle=":", label="the saved run, uninterrupted")
+        axes.plot(range(at), lrs(saved, 0)[:at], color="black", label="the saved run, to its checkpoint")
+        saved.scheduler.set_step(at)
+        state = saved.state_dict()
+        for policy in policies:
+            built = optiplug.build(recipe(lr, new_total), nn.Linear(2, 1))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optiplug.OptiplugWarning)
+                built.load_state_dict(state, resume=policy)
+            values = lrs(built, built.scheduler.last_epoch)
+            axes.plot(range(at, at + len(values)), values, linestyle="--", label=f"resume={policy!r}")
+        axes.axvline(at, color="0.8", linewidth=0.8)
+        axes.set(title=title, xlabel="updates trained", ylabel="lr")
+        axes.legend(fontsize=8)
+    figure.savefig(IMAGES / "resume.png", dpi=110)
+    print(f"wrote {(IMAGES / 'resume.png').relative_to(ROOT)}")
+
+
 def schedulefree() -> None:
     """A schedule-free AdamW's loss at the train point y and at the average x (schedulefree.png)."""
     import matplotlib
@@ -415,6 +464,7 @@ def main(only: list[str] | None = None) -> None:
     demo()
     tools()
     wsd()
+    resume()
     schedulefree()
     multi()
     with tempfile.TemporaryDirectory() as target:
