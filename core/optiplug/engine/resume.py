@@ -137,28 +137,8 @@ def plan(scheduler: OptiplugScheduler, state: Mapping[str, Any], policy: str, pa
     saved = Saved.of(state)
     same = saved.fingerprint == scheduler.recipe_fingerprint and saved.clock == _clock(scheduler.clock)
     changes = [] if same else changes_of(saved, scheduler)
-    if policy == "strict" and not same:
-        raise StateError(strict_message(changes))
-    scheduled = {
-        f"optimizer.{option}" for option in (scheduler.record.recipe if scheduler.record else {}).get("schedules", {})
-    }
-    moved = [c for c in changes if not c.movable and c.path not in scheduled]
-    if moved:
-        raise StateError(
-            f"resume={policy!r} continues the schedules under a new recipe or run length, but "
-            f"{_listed(moved)} {'is' if len(moved) == 1 else 'are'} neither: the optimizer's state would keep "
-            "the saved values; resume under the recipe the state was saved from, its schedules and run aside"
-        )
-    step, branch_at = saved.step, saved.branch_at
-    if policy == "rescale":
-        step, branch_at = rescaled(step, saved, scheduler.clock), _maybe(rescaled, branch_at, saved, scheduler.clock)
-    elif policy == "branch":
-        if saved.branch_at is not None:
-            raise StateError(
-                f"this run started its cooldown at update {saved.branch_at} already; resume it with "
-                "resume='strict', 'rescale' or 'extend'"
-            )
-        branch_at = step
+    refuse_changes(policy, changes, scheduler.record)
+    step, branch_at = resumed_at(policy, saved, scheduler.clock)
     bindings = scheduler.own_bindings
     if branch_at is not None:
         bindings = branched(bindings, branch_at, scheduler.clock, _registry(scheduler), path)
@@ -167,12 +147,37 @@ def plan(scheduler: OptiplugScheduler, state: Mapping[str, Any], policy: str, pa
     return Plan(policy, step, bindings, branch_at, notes)
 
 
+def refuse_changes(policy: str, changes: Sequence[Change], record: RunRecord | None) -> None:
+    """Refuse any change under ``strict``, and under the other policies what is not a schedule or the run."""
+    if policy == "strict" and changes:
+        raise StateError(strict_message(changes))
+    scheduled = {f"optimizer.{option}" for option in (record.recipe if record else {}).get("schedules", {})}
+    moved = [c for c in changes if not c.movable and c.path not in scheduled]
+    if moved:
+        raise StateError(
+            f"resume={policy!r} continues the schedules under a new recipe or run length, but "
+            f"{_listed(moved)} {'is' if len(moved) == 1 else 'are'} neither: the optimizer's state would keep "
+            "the saved values; resume under the recipe the state was saved from, its schedules and run aside"
+        )
+
+
+def resumed_at(policy: str, saved: Saved, clock: Clock) -> tuple[int, int | None]:
+    """The update the resumed run continues from, and the update its cooldown branched at (None: no branch)."""
+    if policy == "rescale":
+        branch_at = None if saved.branch_at is None else rescaled(saved.branch_at, saved, clock)
+        return rescaled(saved.step, saved, clock), branch_at
+    if policy == "branch":
+        if saved.branch_at is not None:
+            raise StateError(
+                f"this run started its cooldown at update {saved.branch_at} already; resume it with "
+                "resume='strict', 'rescale' or 'extend'"
+            )
+        return saved.step, saved.step
+    return saved.step, saved.branch_at
+
+
 def _clock(clock: Clock) -> tuple[Any, Any]:
     return clock.steps_per_epoch, clock.total_steps
-
-
-def _maybe(function: Any, value: int | None, *args: Any) -> int | None:
-    return None if value is None else function(value, *args)
 
 
 def _registry(scheduler: OptiplugScheduler) -> RegistryView:

@@ -137,3 +137,13 @@ def test_rescale_needs_both_lengths():
         built.load_state_dict(open_ended.state_dict(), resume="rescale")
     built.load_state_dict(open_ended.state_dict(), resume="extend")
     assert built.scheduler.last_epoch == 5
+
+
+def test_a_branch_refused_by_the_optimizer_leaves_the_run_unbranched():
+    state = state_at(wsd(100))
+    wider = optiplug.build(wsd(70), nn.Linear(3, 1, bias=False))  # one parameter, the state has two
+    with pytest.raises(optiplug.StateError, match="does not fit this model's parameters"):
+        wider.load_state_dict(state, resume="branch")
+    assert wider.scheduler.branch_at is None and wider.scheduler.state_dict()["branch_at"] is None
+    wider.scheduler.set_step(50)  # the run's own wsd: stable until its cooldown at 56
+    assert wider.optimizer.param_groups[0]["lr"] == START
