@@ -75,6 +75,7 @@ CONSTRUCTORS = {
 FORMS = {"LR": "lr", "Momentum": "momentum", "ParamScheduler": None}
 """The class-name suffixes of MMEngine's schedulers and the option they drive (Param: ``param_name``)."""
 PLATEAU = ("ReduceOnPlateau",)
+"""Driven by validation metrics: ``built.report(metrics)`` (docs/plugins/mmengine.md)."""
 READ_KEYS = ("optim_wrapper", "param_scheduler", "train_cfg", "auto_scale_lr", "train_dataloader")
 PATHS = {
     "optimizer": "optim_wrapper.optimizer",
@@ -329,7 +330,8 @@ def read_param_scheduler(value: Any, *, iter_based: bool, epoch_length: int | No
     for index, item in enumerate(items):
         where = f"{path}[{index}]" if not isinstance(value, Mapping) else path
         option, entry = _scheduler_entry(item, where)
-        if iter_based and entry.get("by_epoch", True) and not entry.get("convert_to_iter_based", False):
+        plateau = entry["kind"] == PLATEAU[0]  # steps on validation metrics, by epoch even in an IterBasedTrainLoop
+        if iter_based and entry.get("by_epoch", True) and not entry.get("convert_to_iter_based", False) and not plateau:
             raise ConfigError(
                 "an IterBasedTrainLoop has no epochs, so MMEngine never steps a by_epoch scheduler after its first "
                 "value; set by_epoch=False (it defaults to True) or convert_to_iter_based=True",
@@ -345,13 +347,15 @@ def read_param_scheduler(value: Any, *, iter_based: bool, epoch_length: int | No
             entry["end"] = 1  # MMEngine's runner: an IterBasedTrainLoop's max_epochs is 1
         parse_scheduler(entry, where)
         chains.setdefault(option, []).append(entry)
-    return {option: ScheduleConfig("mmengine", _params(entries), "step") for option, entries in chains.items()}
+    return {
+        option: ScheduleConfig("mmengine", _params(entries, iter_based), "step") for option, entries in chains.items()
+    }
 
 
-def _params(entries: list[dict[str, Any]]) -> Any:
+def _params(entries: list[dict[str, Any]], iter_based: bool = False) -> Any:
     from optiplug_mmengine.schedulers import MMEngineSchedule
 
-    return MMEngineSchedule(entries)
+    return MMEngineSchedule(entries, iter_based_loop=iter_based)
 
 
 def _scheduler_entry(item: Any, path: str) -> tuple[str, dict[str, Any]]:
@@ -365,13 +369,6 @@ def _scheduler_entry(item: Any, path: str) -> tuple[str, dict[str, Any]]:
     for suffix, option in FORMS.items():
         if name.endswith(suffix) and name[: -len(suffix)] in (*OPTIONS, *PLATEAU):
             kind = name[: -len(suffix)]
-            if kind in PLATEAU:
-                raise ConfigError(
-                    f"{name} is driven by a validation metric, not by the iteration; optiplug's schedules are pure "
-                    "functions of the update index and do not read metrics yet: use torch's ReduceLROnPlateau on "
-                    "built.optimizer in your loop, or a fixed schedule",
-                    f"{path}.type",
-                )
             if kind == "OneCycle" and option != "lr" and option is not None:
                 break
             if option is None:

@@ -15,6 +15,11 @@ with scalar Python floats and MMEngine's own formulas and operation order
 
 The value of an iteration is therefore a pure function of the iteration index; it is
 computed once for the whole run (only where some scheduler is active) and looked up.
+``ReduceOnPlateau`` is the exception: it steps on the validation metrics
+(``ParamSchedulerHook.after_val_epoch``, after the epoch's other schedulers), and
+multiplies the value the chain holds then by ``factor``. Its decisions are taken when
+the user reports a metric (``built.report(metrics)``), recorded with their iteration,
+and the chain is replayed with each reduction at its iteration (:class:`PlateauChain`).
 The schedule is relative: each group starts from its own value (MMEngine's
 ``initial_lr``), ``context.base``.
 """
@@ -28,7 +33,10 @@ from typing import Any
 import attrs
 import torch
 
-from optiplug.plugin import ConfigError, ScheduleContext, ScheduleSpec, help_field, is_number
+from optiplug.plugin import ConfigError, ScheduleContext, ScheduleSpec, StateError, help_field, is_number
+from optiplug_torch.plateau import PlateauDecisions, reduced
+
+PLATEAU = "ReduceOnPlateau"
 
 INF = 1_000_000_000
 """MMEngine's ``INF`` (the default ``end``)."""
@@ -54,6 +62,17 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "Step": {"step_size": ..., "gamma": 0.1},
     "CosineAnnealingWeightDecay": {"T_max": None, "eta_min": None, "eta_min_ratio": None},
     "QuadraticWarmup": {},
+    "ReduceOnPlateau": {
+        "monitor": "loss",
+        "rule": "less",
+        "factor": 0.1,
+        "patience": 10,
+        "threshold": 1e-4,
+        "threshold_rule": "rel",
+        "cooldown": 0,
+        "min_value": 0.0,
+        "eps": 1e-8,
+    },
 }
 """Each scheduler kind's own arguments and MMEngine's defaults (``...``: required)."""
 EPOCH_LISTS = {"MultiStep": "milestones", "CosineRestart": "periods"}
@@ -121,6 +140,12 @@ def parse_scheduler(value: Any, path: str) -> Scheduler:
     for key, flag in (("by_epoch", by_epoch), ("convert_to_iter_based", convert)):
         if not isinstance(flag, bool):
             raise ConfigError(f"expected True or False, got {flag!r}", f"{path}.{key}")
+    if kind == PLATEAU and (not by_epoch or convert):
+        raise ConfigError(
+            "MMEngine's ReduceOnPlateau schedulers only step by epoch (by_epoch=True, not converted to iterations; "
+            "MMEngine asserts it): they step on the validation metrics",
+            f"{path}.by_epoch" if not by_epoch else f"{path}.convert_to_iter_based",
+        )
     if convert and not by_epoch:
         raise ConfigError(
             "only an epoch-based scheduler (by_epoch=True) can be converted to iterations (MMEngine asserts it)",
@@ -151,6 +176,8 @@ def _check_options(kind: str, o: dict[str, Any], path: str) -> None:
 
     if kind == "Constant":
         _number(o["factor"], at("factor"), 0.0, 1.0)
+    if kind == PLATEAU:
+        _check_plateau(o, at)
     elif kind in ("Linear",):
         _number(o["start_factor"], at("start_factor"), 0.0, 1.0)
         _number(o["end_factor"], at("end_factor"), 0.0, 1.0)
@@ -202,6 +229,30 @@ def _check_options(kind: str, o: dict[str, Any], path: str) -> None:
             raise ConfigError("OneCycle needs eta_max, the peak lr (MMEngine's default 0 gives lr 0)", at("eta_max"))
         _number(o["div_factor"], at("div_factor"), 0.0)
         _number(o["final_div_factor"], at("final_div_factor"), 0.0)
+
+
+def _check_plateau(o: dict[str, Any], at: Callable[[str], str]) -> None:
+    """ReduceOnPlateau's arguments, checked as MMEngine's constructor checks them."""
+    if not isinstance(o["monitor"], str):
+        raise ConfigError(f"expected the name of a metric, got {o['monitor']!r}", at("monitor"))
+    if o["rule"] not in ("less", "greater"):
+        raise ConfigError(f"must be 'less' or 'greater', got {o['rule']!r} (MMEngine: unknown mode)", at("rule"))
+    if o["threshold_rule"] not in ("rel", "abs"):
+        raise ConfigError(f"must be 'rel' or 'abs', got {o['threshold_rule']!r}", at("threshold_rule"))
+    factor = _number(o["factor"], at("factor"), 0.0)
+    if factor >= 1.0:
+        raise ConfigError(f"factor should be < 1.0 (MMEngine raises), got {o['factor']!r}", at("factor"))
+    o["patience"] = _whole(o["patience"], at("patience"), 0)
+    o["cooldown"] = _whole(o["cooldown"], at("cooldown"), 0)
+    _number(o["threshold"], at("threshold"))
+    _number(o["eps"], at("eps"), 0.0)
+    if isinstance(o["min_value"], list | tuple):
+        raise ConfigError(
+            "a min_value per MMEngine param group cannot be kept: optiplug's param groups are not MMEngine's "
+            "(parameters with equal options share one); give one number",
+            at("min_value"),
+        )
+    _number(o["min_value"], at("min_value"), 0.0)
 
 
 def _cos_ratio(step: int, period: float) -> float:
@@ -321,20 +372,41 @@ def _annealing_linear(start: float, end: float, pct: float) -> float:
     return (end - start) * pct + start
 
 
-def replay(schedulers: list[Scheduler], base: float, epoch_length: int, length: int, path: str = "") -> list[float]:
-    """The value of each of ``length`` iterations for a group whose value is ``base``, as MMEngine's runner sets it."""
+def replay(
+    schedulers: list[Scheduler],
+    base: float,
+    epoch_length: int,
+    length: int,
+    path: str = "",
+    reductions: tuple[tuple[int, int], ...] = (),
+) -> list[float]:
+    """The value of each of ``length`` iterations for a group whose value is ``base``, as MMEngine's runner sets it.
+
+    ``reductions`` are ``(iteration, index)`` pairs: the ReduceOnPlateau scheduler at
+    ``index`` reduced the value after that many iterations (after the schedulers that
+    step then), in the order they were taken.
+    """
     group = {"initial": base}
     running: list[_Running] = []
     v = base
     for index, scheduler in enumerate(schedulers):
         run = _Running(scheduler, group)
         running.append(run)
-        if scheduler.begin <= 0 < run.end:
+        if scheduler.begin <= 0 < run.end and scheduler.kind != PLATEAU:  # MMEngine's plateau does not step at first
             run.last_step += 1
             v = run.value(v, group, f"{path}[{index}]")
+
+    def reduce_at(g: int, v: float) -> float:
+        for at, index in reductions:
+            if at == g:
+                o = schedulers[index].options
+                v = reduced(v, float(o["factor"]), float(o["min_value"]), float(o["eps"]))
+        return v
+
+    v = reduce_at(0, v)
     per_iter = [(i, r) for i, r in enumerate(running) if not r.s.by_epoch]
-    per_epoch = [(i, r) for i, r in enumerate(running) if r.s.by_epoch]
-    changes: set[int] = set()
+    per_epoch = [(i, r) for i, r in enumerate(running) if r.s.by_epoch and r.s.kind != PLATEAU]
+    changes: set[int] = {at for at, _ in reductions if 0 < at < length}
     for _, r in per_iter:
         changes.update(range(max(1, r.s.begin), min(r.end, length)))
     for _, r in per_epoch:
@@ -354,6 +426,7 @@ def replay(schedulers: list[Scheduler], base: float, epoch_length: int, length: 
                 if r.s.begin <= epoch < r.end:
                     r.last_step += 1
                     v = r.value(v, group, f"{path}[{index}]")
+        v = reduce_at(g, v)
     values.extend([v] * (length - len(values)))
     return values
 
@@ -370,14 +443,20 @@ class MMEngineSchedule:
 
     Each entry is ``kind`` (``Constant``, ``CosineAnnealing``, ``CosineRestart``,
     ``Exponential``, ``Linear``, ``MultiStep``, ``OneCycle``, ``Poly``, ``Step``,
-    mmpretrain's ``CosineAnnealingWeightDecay``, mmdet's ``QuadraticWarmup``) with MMEngine's
-    arguments (``begin``, ``end``, ``by_epoch``, ``convert_to_iter_based`` and the scheduler's own).
+    mmpretrain's ``CosineAnnealingWeightDecay``, mmdet's ``QuadraticWarmup``, and
+    ``ReduceOnPlateau``, driven by reported metrics) with MMEngine's arguments (``begin``,
+    ``end``, ``by_epoch``, ``convert_to_iter_based`` and the scheduler's own).
     """
 
     schedulers: list[dict[str, Any]] = help_field(
         "MMEngine schedulers in the config's order, each {kind, begin, end, by_epoch, convert_to_iter_based, "
         "...its own arguments}; they chain as MMEngine's runner steps them.",
         validator=lambda _instance, _attribute, value: _schedulers(value),
+    )
+    iter_based_loop: bool = help_field(
+        "Whether the run is an IterBasedTrainLoop: no epoch ends during training, so a ReduceOnPlateau's "
+        "begin and end (counted in epochs ended) see epoch 0 throughout.",
+        default=False,
     )
 
 
@@ -394,7 +473,93 @@ class ChainSchedule:
         return self.table[index]
 
 
-def _build(config: MMEngineSchedule, context: ScheduleContext) -> ChainSchedule:
+class ChainDecisions:
+    """The decisions of a chain's ReduceOnPlateau schedulers, in chain order, and every reduction taken.
+
+    MMEngine's plateau decides only while ``begin <= epochs ended < end`` (its
+    ``_global_step`` counts the training epochs ended; an IterBasedTrainLoop ends none).
+    """
+
+    def __init__(self, plateaus: list[tuple[int, Scheduler]], epoch_length: int, iter_based: bool, path: str) -> None:
+        self.epoch_length = epoch_length
+        self.iter_based = iter_based
+        self.path = path
+        self.plateaus: list[tuple[int, Scheduler, PlateauDecisions]] = []
+        for index, scheduler in plateaus:
+            o = scheduler.options
+            decisions = PlateauDecisions(
+                mode="min" if o["rule"] == "less" else "max",
+                threshold=float(o["threshold"]),
+                threshold_mode=str(o["threshold_rule"]),
+                patience=int(o["patience"]),
+                cooldown=int(o["cooldown"]),
+                monitor=str(o["monitor"]),
+                name=f"ReduceOnPlateau at {path}[{index}]",
+            )
+            self.plateaus.append((index, scheduler, decisions))
+        self.reductions: list[tuple[int, int]] = []
+
+    def describe(self) -> str:
+        """The plateau schedulers, for messages."""
+        return ", ".join(d.name for _, _, d in self.plateaus)
+
+    def report(self, metric: float | Mapping[str, Any], update: int) -> bool:
+        """MMEngine's ``after_val_epoch`` after ``update`` iterations: each plateau in chain order."""
+        epochs_ended = 0 if self.iter_based else update // self.epoch_length
+        changed = False
+        for index, scheduler, decisions in self.plateaus:
+            end = INF if scheduler.end is None else scheduler.end
+            if scheduler.begin <= epochs_ended < end and decisions.report(metric, update):
+                self.reductions.append((int(update), index))
+                changed = True
+        return changed
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each plateau's decisions and the chain's reductions."""
+        return {
+            "plateaus": [d.state_dict() for _, _, d in self.plateaus],
+            "reductions": [list(r) for r in self.reductions],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Put back :meth:`state_dict`."""
+        plateaus = state.get("plateaus") if isinstance(state, Mapping) else None
+        if not isinstance(plateaus, list) or len(plateaus) != len(self.plateaus) or "reductions" not in state:
+            raise StateError(f"not the state of the MMEngine chain at {self.path} ({self.describe()}): {state!r}")
+        reductions = [(int(at), int(index)) for at, index in state["reductions"]]
+        known = {index for index, _, _ in self.plateaus}
+        if any(index not in known for _, index in reductions):
+            raise StateError(f"the state's reductions name schedulers that are no ReduceOnPlateau here: {reductions}")
+        for (_, _, decisions), data in zip(self.plateaus, plateaus, strict=True):
+            decisions.load_state_dict(data)
+        self.reductions = reductions
+
+
+class PlateauChain:
+    """A chain holding ReduceOnPlateau schedulers: replayed again, with the reductions, whenever one is taken."""
+
+    relative = True
+
+    def __init__(
+        self, schedulers: list[Scheduler], base: float, epoch_length: int, length: int, iter_based: bool, path: str
+    ) -> None:
+        self.schedulers, self.base, self.epoch_length, self.length = schedulers, base, epoch_length, length
+        plateaus = [(i, s) for i, s in enumerate(schedulers) if s.kind == PLATEAU]
+        self.metric_state = ChainDecisions(plateaus, epoch_length, iter_based, path)
+        self._applied: tuple[tuple[int, int], ...] | None = None
+        self._table = torch.empty(0, dtype=torch.float64)
+
+    def values(self, steps: torch.Tensor) -> torch.Tensor:
+        """The value at each iteration, with the reductions taken so far (past the run: its last value)."""
+        reductions = tuple(self.metric_state.reductions)
+        if reductions != self._applied:
+            table = replay(self.schedulers, self.base, self.epoch_length, self.length, "schedulers", reductions)
+            self._table, self._applied = torch.tensor(table, dtype=torch.float64), reductions
+        index = steps.floor().clamp(0, self._table.numel() - 1).to(torch.long)
+        return self._table[index]
+
+
+def _build(config: MMEngineSchedule, context: ScheduleContext) -> ChainSchedule | PlateauChain:
     clock = context.clock
     if clock.total_steps is None:
         raise ConfigError(
@@ -404,6 +569,10 @@ def _build(config: MMEngineSchedule, context: ScheduleContext) -> ChainSchedule:
         )
     length = math.ceil(clock.total_steps)
     schedulers = [s.in_iterations(clock.steps_per_epoch, length) for s in _schedulers(config.schedulers)]
+    if any(s.kind == PLATEAU for s in schedulers):
+        return PlateauChain(
+            schedulers, context.base, clock.steps_per_epoch, length, config.iter_based_loop, context.path
+        )
     table = replay(schedulers, context.base, clock.steps_per_epoch, length, "schedulers")
     return ChainSchedule(torch.tensor(table, dtype=torch.float64))
 

@@ -28,7 +28,11 @@ def build(cfg: dict[str, Any], model: nn.Module | None = None, **kw: Any) -> opt
 @pytest.mark.parametrize(
     ("overrides", "path", "words"),
     [
-        ({"param_scheduler": {"type": "ReduceOnPlateauLR", "monitor": "loss"}}, "param_scheduler.type", "metric"),
+        (
+            {"param_scheduler": {"type": "ReduceOnPlateauLR", "monitor": "loss", "by_epoch": False}},
+            "param_scheduler.by_epoch",
+            "validation metrics",
+        ),
         ({"param_scheduler": [{"type": "CosineAnealingLR"}]}, "param_scheduler[0].type", "CosineAnnealingLR"),
         ({"param_scheduler": [{"type": "StepLR"}]}, "param_scheduler[0]", "needs step_size"),
         ({"param_scheduler": [{"type": "StepLR", "step_size": 2, "gama": 0.1}]}, "param_scheduler[0].gama", "gamma"),
