@@ -5,6 +5,7 @@
   ``param_scheduler``, ``train_cfg``, ``auto_scale_lr`` (see docs/plugins/mmengine.md);
 * the ``mmengine`` schedule: MMEngine's parameter schedulers chained as its runner steps them;
 * the ``mmengine_paramwise`` rule kind (DefaultOptimWrapperConstructor's ``paramwise_cfg``);
+* the ``mmdet_layer_decay`` rule kind (mmdet 3.x's LearningRateDecayOptimizerConstructor);
 * :func:`grad_scaler`: AmpOptimWrapper's ``loss_scale`` as the GradScaler for ``built.step``.
 
 Written only against the public plugin API (``optiplug.plugin``).
@@ -28,10 +29,11 @@ def optiplug_schedules() -> list[ScheduleSpec]:
 
 @hookimpl
 def optiplug_param_rules() -> list[RuleSpec]:
-    """``mmengine_paramwise``: MMEngine's paramwise_cfg."""
+    """``mmengine_paramwise``: MMEngine's paramwise_cfg; ``mmdet_layer_decay``: mmdet 3.x's layer decay."""
+    from optiplug_mmengine import mmdet_layer_decay
     from optiplug_mmengine.paramwise import rule_specs
 
-    return rule_specs()
+    return rule_specs() + mmdet_layer_decay.rule_specs()
 
 
 @hookimpl

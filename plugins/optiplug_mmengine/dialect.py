@@ -42,6 +42,9 @@ from optiplug.plugin import (
     is_number,
     structure_config,
 )
+from optiplug_mmengine.mmdet_layer_decay import CONSTRUCTOR as MMDET_CONSTRUCTOR
+from optiplug_mmengine.mmdet_layer_decay import KEYS as MMDET_KEYS
+from optiplug_mmengine.mmdet_layer_decay import MMDetLayerDecay, read_paramwise
 from optiplug_mmengine.paramwise import MULTIPLIERS, MMEngineParamwise
 from optiplug_mmengine.schedulers import OPTIONS, parse_scheduler
 
@@ -70,8 +73,11 @@ CONSTRUCTORS = {
         "flat_decay_mult",
         "custom_keys",
     ),
+    MMDET_CONSTRUCTOR: MMDET_KEYS,
 }
 """The constructors read, and the paramwise_cfg keys each reads."""
+OWNERS = {DEFAULT_CONSTRUCTOR: "MMEngine's ", MMDET_CONSTRUCTOR: "mmdet's "}
+OWNERS["LearningRateDecayOptimWrapperConstructor"] = "mmpretrain's "
 FORMS = {"LR": "lr", "Momentum": "momentum", "ParamScheduler": None}
 """The class-name suffixes of MMEngine's schedulers and the option they drive (Param: ``param_name``)."""
 PLATEAU = ("ReduceOnPlateau",)
@@ -153,6 +159,11 @@ def _wrapper_type(wrapper: Mapping[str, Any]) -> str:
         hint = did_you_mean(str(kind), WRAPPERS)
         if kind == "ApexOptimWrapper":
             hint = "; apex's amp is not supported: use AmpOptimWrapper (torch.amp)"
+        if kind == "DeepSpeedOptimWrapper":
+            hint = (
+                "; DeepSpeed builds its optimizer inside its engine (the runner's strategy=DeepSpeedStrategy), "
+                "which optiplug does not drive: use OptimWrapper or AmpOptimWrapper"
+            )
         raise ConfigError(f"unknown optim wrapper {kind!r}{hint}; known: {', '.join(WRAPPERS)}", "optim_wrapper.type")
     for key in wrapper:
         if key not in WRAPPER_KEYS[kind]:
@@ -183,6 +194,8 @@ def read_optimizer(wrapper: Mapping[str, Any], registry: RegistryView) -> tuple[
     kwargs = {str(k): v for k, v in value.items() if k != "type"}
     rules: list[RuleConfig] = []
     paramwise = wrapper.get("paramwise_cfg")
+    if constructor == MMDET_CONSTRUCTOR:
+        return OptimizerConfig(spec.name, kwargs), [_mmdet_rule(paramwise, kwargs, registry)]
     if paramwise is not None:
         ppath = "optim_wrapper.paramwise_cfg"
         if not isinstance(paramwise, Mapping):
@@ -204,14 +217,27 @@ def read_optimizer(wrapper: Mapping[str, Any], registry: RegistryView) -> tuple[
     return OptimizerConfig(spec.name, kwargs), rules
 
 
+def _mmdet_rule(paramwise: Any, kwargs: Mapping[str, Any], registry: RegistryView) -> RuleConfig:
+    """The rule of mmdet's LearningRateDecayOptimizerConstructor: one ``mmdet_layer_decay`` rule."""
+    ppath = "optim_wrapper.paramwise_cfg"
+    if paramwise is not None and not isinstance(paramwise, Mapping):
+        raise ConfigError(f"expected a dict, got {paramwise!r}", ppath)
+    if paramwise is not None and kwargs.get("weight_decay") is None:
+        _check_decay_base(paramwise, ppath)
+    params = read_paramwise(paramwise, kwargs.get("weight_decay") is not None, ppath)
+    _known_paramwise_keys(paramwise or {}, ppath, MMDET_CONSTRUCTOR)
+    cfg = structure_config(params, MMDetLayerDecay, registry, ppath)
+    return RuleConfig("mmdet_layer_decay", cfg, {}, {}, "paramwise_cfg")
+
+
 def _known_paramwise_keys(paramwise: Mapping[str, Any], path: str, constructor: str) -> dict[str, Any]:
     """paramwise_cfg without the keys the constructor never reads (it ignores them; optiplug warns)."""
     known = list(CONSTRUCTORS[constructor])
     for key in paramwise:
         if key not in known:
             warnings.warn(
-                f"{path}.{key}: not a paramwise_cfg key{did_you_mean(str(key), known)}; MMEngine's "
-                "DefaultOptimWrapperConstructor ignores it, and so does optiplug",
+                f"{path}.{key}: not a paramwise_cfg key{did_you_mean(str(key), known)}; "
+                f"{OWNERS.get(constructor, '')}{constructor} ignores it, and so does optiplug",
                 OptiplugWarning,
                 stacklevel=2,
             )

@@ -52,6 +52,8 @@ EXAMPLES: dict[str, Example] = {
     "mmselfsup_finetune": Example({"paramwise_options": {r"^blocks\.\d+\.conv\.": {"lr_mult": 0.5}}}),
     # optiplug_mmengine: MMEngine's paramwise_cfg, its flat_decay_mult included
     "mmengine_paramwise": Example({"bias_lr_mult": 2.0, "norm_decay_mult": 0.0, "flat_decay_mult": 0.5}),
+    # optiplug_mmengine: mmdet 3.x's ConvNeXt layer decay, the names read as ConvNeXt's on any model
+    "mmdet_layer_decay": Example({"num_layers": 6, "decay_rate": 0.9, "backbone": "convnext"}, selects_all=True),
     # optiplug_layer_decay: a multiplier for every depth
     "layer_decay": Example({"decay": 0.5, "preset": "timm_vit"}, selects_all=True),
 }

@@ -10,6 +10,7 @@ iteration the iteration-based schedulers step, and at an epoch's end the epoch-b
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +23,16 @@ def run_mmengine(
     config: dict[str, Any], model: nn.Module, epoch_length: int, *, option: str = "lr", batch_size: int | None = None
 ) -> list[list[float]]:
     """Each group's ``option`` (beta1 for 'betas') at every iteration of the run under MMEngine."""
+    return [
+        [g["betas"][0] if option == "betas" else g[option] for g in groups]
+        for groups in iterate_mmengine(config, model, epoch_length, batch_size=batch_size)
+    ]
+
+
+def iterate_mmengine(
+    config: dict[str, Any], model: nn.Module, epoch_length: int, *, batch_size: int | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """MMEngine's optimizer param groups at every iteration of the run, before that iteration's update."""
     from mmengine.registry import PARAM_SCHEDULERS
 
     wrapper = mmengine_optim.build_optim_wrapper(model, copy.deepcopy(config["optim_wrapper"]))
@@ -31,7 +42,8 @@ def run_mmengine(
         for group in wrapper.optimizer.param_groups:
             group["lr"] = group["lr"] * ratio
     train = config["train_cfg"]
-    by_epoch_loop = train.get("type", "EpochBasedTrainLoop") != "IterBasedTrainLoop"
+    # Runner.build_train_loop: a type, else by_epoch (which the runner requires then; optiplug defaults it to True)
+    by_epoch_loop = train["type"] != "IterBasedTrainLoop" if "type" in train else train.get("by_epoch", True)
     max_epochs = train.get("max_epochs") if by_epoch_loop else 1  # IterBasedTrainLoop.max_epochs is 1
     max_iters = train["max_iters"] if not by_epoch_loop else max_epochs * epoch_length
     schedulers = config.get("param_scheduler") or []
@@ -42,10 +54,8 @@ def run_mmengine(
         item = copy.deepcopy(item)
         item.setdefault("end", max_epochs if item.get("by_epoch", True) else max_iters)
         built.append(PARAM_SCHEDULERS.build(item, default_args={"optimizer": wrapper, "epoch_length": epoch_length}))
-    trace = []
     for i in range(max_iters):
-        groups = wrapper.optimizer.param_groups
-        trace.append([g["betas"][0] if option == "betas" else g[option] for g in groups])
+        yield wrapper.optimizer.param_groups
         wrapper.optimizer.step()
         for s in built:
             if not s.by_epoch:
@@ -54,4 +64,3 @@ def run_mmengine(
             for s in built:
                 if s.by_epoch:
                     s.step()
-    return trace
