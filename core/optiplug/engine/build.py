@@ -17,7 +17,7 @@ from optiplug.engine.compiling import check_tensor_options, prepare_compile
 from optiplug.engine.dialects import translate
 from optiplug.engine.grouping import plan_groups
 from optiplug.engine.optimizer_options import check_rule_options, make_optimizer
-from optiplug.engine.resume import record_of
+from optiplug.engine.resume import check_policy, record_of
 from optiplug.engine.run_figures import given_compile, given_figures, resolve_batch, resolve_compile, resolve_run
 from optiplug.engine.scaling import scale_recipe
 from optiplug.engine.structuring import unstructure_recipe
@@ -99,6 +99,7 @@ def build_recipe(
     if compiling:
         check_tensor_options(optimizer, bindings)
     record = record_of(unstructure_recipe(recipe, registry), length.batches_per_epoch, length.total_batches, registry)
+    check_policy(record, bindings)
     scheduler = OptiplugScheduler(
         optimizer,
         bindings,

@@ -319,11 +319,12 @@ def _listed(lines: Sequence[Any]) -> str:
 
 def branched(bindings: Sequence[Binding], at: int, clock: Clock, registry: RegistryView, path: str) -> list[Binding]:
     """``bindings`` with every schedule that offers a branch starting its cooldown at update ``at``."""
+    require_branch(bindings, registry, path)
     tables: dict[int, tuple[ValueTable, Any]] = {}
     out = []
     for b in bindings:
-        spec = None if b.config is None else registry.schedules.get(b.config.name)
-        if spec is None or spec.branch is None or b.config is None:
+        spec = _branching_spec(b, registry)
+        if spec is None or b.config is None:
             out.append(b)
             continue
         if id(b.table) not in tables:
@@ -333,15 +334,31 @@ def branched(bindings: Sequence[Binding], at: int, clock: Clock, registry: Regis
             tables[id(b.table)] = ValueTable(schedule, path=b.table.path), config
         table, config = tables[id(b.table)]
         out.append(attrs.evolve(b, table=table, config=config))
-    if not tables:
-        offering = [n for n in registry.schedules.names() if registry.schedules.get(n).branch is not None]
-        names = sorted({b.config.name for b in bindings if b.config is not None})
-        raise ConfigError(
-            f"'branch' starts a cooldown at the saved update, which none of this recipe's schedules "
-            f"({', '.join(names) or 'none'}) offers; schedules that do: {', '.join(offering) or 'none installed'}",
-            path,
-        )
     return out
+
+
+def require_branch(bindings: Sequence[Binding], registry: RegistryView, path: str) -> None:
+    """A ConfigError at ``path`` unless one of the schedules ``bindings`` drive offers ``branch``."""
+    if any(_branching_spec(b, registry) is not None for b in bindings):
+        return
+    offering = [n for n in registry.schedules.names() if registry.schedules.get(n).branch is not None]
+    names = sorted({b.config.name for b in bindings if b.config is not None})
+    raise ConfigError(
+        f"'branch' starts a cooldown at the saved update, which none of this recipe's schedules "
+        f"({', '.join(names) or 'none'}) offers; schedules that do: {', '.join(offering) or 'none installed'}",
+        path,
+    )
+
+
+def check_policy(record: RunRecord, bindings: Sequence[Binding]) -> None:
+    """At the build: a recipe whose ``run.resume`` is ``branch`` needs a schedule that offers it."""
+    if record.policy == "branch" and record.registry is not None:
+        require_branch(bindings, record.registry, "run.resume")
+
+
+def _branching_spec(binding: Binding, registry: RegistryView) -> Any:
+    spec = None if binding.config is None else registry.schedules.get(binding.config.name)
+    return None if spec is None or spec.branch is None else spec
 
 
 def option_name(binding: Binding) -> str:
