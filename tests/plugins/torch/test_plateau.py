@@ -10,6 +10,7 @@ import io
 import math
 import random
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -311,3 +312,99 @@ def test_lightning_steps_the_same_scheduler_per_update_and_reports_the_monitored
     assert len(set(per_epoch)) > 1
     assert module.seen == [lr for lr in per_epoch for _ in range(2)]
     assert module.built.scheduler.state_dict()["metric_states"][0]["reports"] == 6
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def guide_block(after: str) -> str:
+    """The first python block of docs/recipe.md after the words ``after``."""
+    text = (ROOT / "docs" / "recipe.md").read_text(encoding="utf-8")
+    start = text.index("```python\n", text.index(after)) + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+def torch_final_lr(lr: float, options: dict[str, Any], fed: list[float]) -> float:
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = ReduceLROnPlateau(optimizer, **options)
+    for metric in fed:
+        scheduler.step(metric)
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def test_the_guides_plain_loop_runs_as_written(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    torch.manual_seed(0)
+    inputs = torch.randn(20, 3)
+    reported: list[float] = []
+
+    def evaluate(_model: nn.Module) -> float:
+        reported.append([1.0, 0.9, 0.9, 0.95, 0.9, 0.9, 0.8][len(reported) % 7])
+        return reported[-1]
+
+    names = {
+        "optiplug": optiplug,
+        "model": nn.Linear(3, 1),
+        "train_loader": [(0.1 * x[None], torch.zeros(1, 1)) for x in inputs],  # 20 batches: the recipe's epoch
+        "loss_fn": nn.functional.mse_loss,
+        "evaluate": evaluate,
+    }
+    exec(guide_block("A plain loop:"), names)
+    built = names["built"]
+    assert len(reported) == 30 and built.scheduler.last_epoch == 600
+    expected = torch_final_lr(0.1, {"mode": "min", "factor": 0.5, "patience": 3}, reported)
+    assert expected < 0.1 and built.optimizer.param_groups[0]["lr"] == expected
+
+
+def test_the_guides_hugging_face_callback_reports_the_evaluation(tmp_path, monkeypatch):
+    transformers = pytest.importorskip("transformers", reason="Hugging Face Transformers is not installed")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    names: dict[str, Any] = {}
+    exec(guide_block("give it the evaluation metrics with a callback").split("trainer = Trainer")[0], names)
+
+    class Regressor(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = nn.Linear(3, 1)
+
+        def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+            prediction = self.net(inputs)
+            return {"loss": nn.functional.mse_loss(prediction, labels), "logits": prediction}
+
+    torch.manual_seed(1)
+    data = [{"inputs": x, "labels": x.sum(dim=0, keepdim=True)} for x in torch.randn(8, 3)]
+    losses: list[float] = []
+
+    class Record(transformers.TrainerCallback):
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            losses.append(metrics["eval_loss"])
+
+    model = Regressor()
+    options = {"mode": "max", "patience": 0, "factor": 0.5}  # the loss falls: every report after the first reduces
+    built = optiplug.build(recipe(**options), model, steps_per_epoch=4, num_epochs=3)
+    arguments = transformers.TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        num_train_epochs=3,
+        eval_strategy="epoch",
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        use_cpu=True,
+        max_grad_norm=0.0,
+    )
+    trainer = transformers.Trainer(
+        model=model,
+        args=arguments,
+        train_dataset=data,
+        eval_dataset=data,
+        optimizers=(built.optimizer, built.scheduler),
+        callbacks=[names["ReportMetric"](built), Record()],
+    )
+    trainer.train()
+    assert len(losses) == 3 and built.scheduler.last_epoch == 12
+    state = built.scheduler.state_dict()["metric_states"][0]
+    assert state["reports"] == 3 and state["reductions"]
+    assert built.optimizer.param_groups[0]["lr"] == torch_final_lr(0.1, options, losses)
