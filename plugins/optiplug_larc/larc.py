@@ -21,8 +21,10 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
+from torch.optim import optimizer as torch_optimizer
 
 from optiplug import ConfigError
+from optiplug_larc import fused
 from optiplug_larc.distributed import ReduceOver, global_norms, local_shards
 from optiplug_larc.packing import Factors, LayoutCache, Packed, Part, with_grads
 
@@ -215,6 +217,8 @@ class LARC(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self._fused_step():
+            return loss
         work = self._norms()
         if any(any(item.over) for item in work):
             self._share_norms(work)
@@ -222,6 +226,102 @@ class LARC(Optimizer):
             self._rescale(item)
         self._inner_step()
         return loss
+
+    def _fusable(self) -> bool:
+        """Whether the inner optimizer is a plain torch ``SGD(fused=True)`` that LARC may step itself.
+
+        Not when anything could tell the difference: step hooks (its own or global), a
+        patched ``step``, AMP's ``grad_scale``, tensor options, nesterov, maximize.
+        """
+        inner = self.optimizer
+        if type(inner) is not torch.optim.SGD or self.distributed_norm or "step" in vars(inner):
+            return False
+        if inner._optimizer_step_pre_hooks or inner._optimizer_step_post_hooks:
+            return False
+        if getattr(inner, "grad_scale", None) is not None or getattr(inner, "found_inf", None) is not None:
+            return False
+        for name in ("_global_optimizer_pre_hooks", "_global_optimizer_post_hooks"):
+            hooks = getattr(torch_optimizer, name, None)
+            if hooks is None or hooks:
+                return False
+        for group in inner.param_groups:
+            if not group.get("fused") or group.get("maximize") or group.get("differentiable") or group["nesterov"]:
+                return False
+            if any(isinstance(group.get(key), torch.Tensor) for key in ("lr", "weight_decay", "momentum", "dampening")):
+                return False
+        return True
+
+    def _fused_step(self) -> bool:
+        """LARC and the inner fused SGD in one pass per tensor (CPU float32; see :mod:`.fused`).
+
+        False, with nothing changed, where the inner optimizer or a tensor does not allow
+        it. The gradients are left as they are (the scaled gradient is never stored).
+        """
+        if not self._fusable():
+            return False
+        inner = self.optimizer
+        plan = []
+        for index, group in enumerate(inner.param_groups):
+            params, grads = with_grads(group["params"])
+            if not params:
+                continue
+            for part in self._layouts.get(index, params).parts:
+                members, member_grads = part.pick(params), part.pick(grads)
+                if not fused.usable(part, members, member_grads, False):
+                    return False
+                buffers, fresh = None, []
+                if group["momentum"] != 0:
+                    buffers = [inner.state.get(p, {}).get("momentum_buffer") for p in members]
+                    fresh = [u for u, b in enumerate(buffers) if b is None]
+                    if not all(b.is_contiguous() for b in buffers if b is not None):
+                        return False
+                plan.append((group, part, members, member_grads, buffers, fresh))
+        for group, part, members, member_grads, buffers, fresh in plan:
+            for unit in fresh:
+                assert buffers is not None
+                buffers[unit] = inner.state[members[unit]]["momentum_buffer"] = torch.zeros_like(members[unit])
+            self._fused_part(group, part, members, member_grads, buffers, fresh)
+        return True
+
+    def _fused_part(
+        self,
+        group: dict[str, Any],
+        part: Part,
+        members: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        buffers: list[Any] | None,
+        fresh: list[int],
+    ) -> None:
+        lr, weight_decay = group["lr"], group.get("weight_decay", 0.0)
+        trust, eps, clip = self.trust_coefficient, self.eps, self.clip
+
+        def block_coefficients(param_norms: torch.Tensor, grad_norms: torch.Tensor) -> tuple[torch.Tensor, Any]:
+            scale, adapt = trust_ratios(
+                param_norms, grad_norms, trust_coefficient=trust, eps=eps, weight_decay=weight_decay, lr=lr, clip=clip
+            )
+            return scale, (adapt.to(scale.dtype).mul_(scale).mul_(weight_decay) if weight_decay != 0 else None)
+
+        def single_coefficients(param_norm: float, grad_norm: float) -> tuple[float, float]:
+            if param_norm == 0 or grad_norm == 0:
+                return 1.0, 0.0
+            ratio = param_norm * trust / (param_norm * weight_decay + grad_norm + eps)
+            if clip:
+                ratio = min(ratio / lr, 1.0) if lr != 0 else 1.0
+            return ratio, weight_decay
+
+        fused.step(
+            part,
+            members,
+            grads,
+            buffers,
+            fresh,
+            block_coefficients=block_coefficients,
+            single_coefficients=single_coefficients,
+            norms=True,
+            lr=lr,
+            momentum=group["momentum"],
+            dampening=group["dampening"],
+        )
 
     def _norms(self) -> list[_GroupWork]:
         work = []

@@ -9,6 +9,7 @@ import torch
 
 from optiplug import ConfigError
 from optiplug.plugin import join_path
+from optiplug_larc import fused
 from optiplug_larc.checks import require_bool, require_number
 from optiplug_larc.packed_optimizer import PackedOptimizer
 from optiplug_larc.packing import Factors, Packed, Part, Scalar, Tensors
@@ -92,6 +93,12 @@ class LARS(PackedOptimizer):
             )
 
     def _step_part(self, group: dict[str, Any], part: Part, members: Tensors, grads: Tensors) -> None:
+        if (
+            not any(self._over)
+            and fused.usable(part, members, grads, group["nesterov"])
+            and self._fused_step(group, part, members, grads)
+        ):
+            return
         lr, weight_decay, momentum = group["lr"], group["weight_decay"], group["momentum"]
         params = part.pack(members, "param")
         gradients = part.pack(grads, "grad")
@@ -111,6 +118,49 @@ class LARS(PackedOptimizer):
             update = self._momentum(group, part, members, update)
         params.add_(update, alpha=-1.0)
         part.unpack_into(members, "param")
+
+    def _fused_step(self, group: dict[str, Any], part: Part, members: Tensors, grads: Tensors) -> bool:
+        """The step as torch's fused SGD (lr 1) on ``d = rate g + rate weight_decay p``: see :mod:`.fused`.
+
+        False (and no change) where a momentum buffer is not contiguous (a loaded state
+        can be); the multi-tensor path then takes the part.
+        """
+        lr, weight_decay, momentum, eta = group["lr"], group["weight_decay"], group["momentum"], group["eta"]
+        exclude, eps = bool(group.get("lars_exclude", False)), self.eps
+
+        def block_coefficients(param_norms: torch.Tensor, grad_norms: torch.Tensor) -> tuple[torch.Tensor, Any]:
+            if exclude:
+                rates = torch.full_like(param_norms, float(lr))
+            else:
+                rates = local_lrs(param_norms, grad_norms, eta=eta, weight_decay=weight_decay, eps=eps, lr=lr)
+                rates = rates.to(torch.float32)
+            return rates, (rates * weight_decay if weight_decay != 0 else None)
+
+        def single_coefficients(param_norm: float, grad_norm: float) -> tuple[float, float]:
+            local = 1.0
+            if not exclude and param_norm != 0 and grad_norm != 0:
+                local = param_norm * eta / (grad_norm + param_norm * weight_decay + eps)
+            return local * lr, weight_decay
+
+        buffers, fresh = self._state_buffers(members, "momentum_buffer") if momentum != 0 else (None, [])
+        if buffers is not None and not all(map(torch.Tensor.is_contiguous, buffers)):
+            for unit in fresh:
+                del self.state[members[unit]]["momentum_buffer"]
+            return False
+        fused.step(
+            part,
+            members,
+            grads,
+            buffers,
+            fresh,
+            block_coefficients=block_coefficients,
+            single_coefficients=single_coefficients,
+            norms=not exclude,
+            lr=1.0,
+            momentum=momentum,
+            dampening=group["dampening"],
+        )
+        return True
 
     def _heavy_ball(
         self,
