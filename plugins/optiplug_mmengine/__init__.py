@@ -1,7 +1,8 @@
 """optiplug_mmengine: configs of the MMEngine generation of OpenMMLab, value for value.
 
-* the ``mmengine`` config dialect: ``optim_wrapper`` (OptimWrapper / AmpOptimWrapper,
-  ``optimizer``, ``paramwise_cfg``, ``clip_grad``, ``accumulative_counts``),
+* the ``mmengine`` config dialect, read and written (``optiplug convert --to mmengine``):
+  ``optim_wrapper`` (OptimWrapper / AmpOptimWrapper, ``optimizer``, ``paramwise_cfg``,
+  ``clip_grad``, ``accumulative_counts``),
   ``param_scheduler``, ``train_cfg``, ``auto_scale_lr`` (see docs/plugins/mmengine.md);
 * the ``mmengine`` schedule: MMEngine's parameter schedulers chained as its runner steps them;
 * the ``mmengine_paramwise`` rule kind (DefaultOptimWrapperConstructor's ``paramwise_cfg``);
@@ -40,6 +41,7 @@ def optiplug_param_rules() -> list[RuleSpec]:
 def optiplug_dialects() -> list[DialectSpec]:
     """The ``mmengine`` dialect: a top-level ``optim_wrapper`` dict."""
     from optiplug_mmengine.dialect import PATHS, detect, translate
+    from optiplug_mmengine.writer import write
 
     return [
         DialectSpec(
@@ -49,5 +51,6 @@ def optiplug_dialects() -> list[DialectSpec]:
             "MMEngine configs (optim_wrapper, param_scheduler, train_cfg, auto_scale_lr)",
             priority=10,
             paths=PATHS,
+            write=write,
         )
     ]

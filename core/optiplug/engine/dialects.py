@@ -134,3 +134,21 @@ def near_miss(data: Mapping[str, Any], source: str | None, registry: Registry) -
         if found is not None:
             message, path = found
             raise ConfigError(message, path)
+
+
+def writable(registry: Registry) -> list[str]:
+    """The dialects a canonical recipe can be written in (those with a ``write``), by name."""
+    return sorted({p.record.name for p in registry.dialects if p.record.write is not None})
+
+
+def written_config(recipe: Recipe, dialect: str, figures: RunConfig, registry: Registry) -> dict[str, Any]:
+    """``recipe`` as a config of ``dialect`` (that dialect's ``write``) for the run ``figures``.
+
+    A ConfigError where the dialect has no writer, or cannot express the recipe (the
+    writer names the recipe path and why).
+    """
+    spec = registry.dialects.get(dialect, "to")
+    if spec.write is None:
+        known = ", ".join([CANONICAL, *writable(registry)])
+        raise ConfigError(f"the {spec.name} dialect is read only: optiplug writes {known}", "to")
+    return dict(spec.write(recipe, DialectContext(registry, figures)))

@@ -323,6 +323,9 @@ class DialectSpec:
     make: where a config breaks one, ``build()`` builds what the framework would and
     warns (an :class:`~optiplug.OptiplugWarning` naming the key) instead of refusing.
 
+    ``write``, where given, turns a canonical recipe back into a config of the dialect
+    (``optiplug convert --to <dialect>``).
+
     >>> DialectSpec("mmcv", detect, translate, paths={"schedules.lr": "lr_config"}, tolerates={"group_options"})
     """
 
@@ -339,6 +342,10 @@ class DialectSpec:
     """When no dialect detected a config: ``near_miss(mapping, source)`` returns ``(message, path)``
     if the config is nearly written in this dialect (``OPTIMISER:``, ``typ=``), so the user reads
     the problem in the dialect's terms; never raises."""
+    write: Callable[[Recipe, DialectContext], Mapping[str, Any]] | None = None
+    """The way back, where the dialect has one: ``write(recipe, context)`` is ``recipe`` as a config of this
+    dialect (its top-level keys) for the run figures in ``context.run``; a ConfigError naming the recipe
+    path where the dialect cannot express the recipe with the same values. None: read only."""
 
     @tolerates.validator
     def _known_checks(self, _attribute: Any, value: frozenset[str]) -> None:

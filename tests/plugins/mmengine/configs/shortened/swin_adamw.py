@@ -1,0 +1,40 @@
+# mmpretrain 1.2.0's _base_/schedules/imagenet_bs1024_adamw_swin.py, its run shortened
+# (300 epochs -> 8, the warmup 20 -> 2) for a fast test, with auto_scale_lr enabled.
+# Copyright (c) OpenMMLab. Licensed under the Apache License, Version 2.0.
+optim_wrapper = dict(
+    optimizer=dict(
+        type='AdamW',
+        lr=5e-4 * 1024 / 512,
+        weight_decay=0.05,
+        eps=1e-8,
+        betas=(0.9, 0.999)),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0,
+        bias_decay_mult=0.0,
+        flat_decay_mult=0.0,
+        custom_keys={
+            '.absolute_pos_embed': dict(decay_mult=0.0),
+            '.relative_position_bias_table': dict(decay_mult=0.0)
+        }),
+)
+
+# learning policy
+param_scheduler = [
+    # warm up learning rate scheduler
+    dict(
+        type='LinearLR',
+        start_factor=1e-3,
+        by_epoch=True,
+        end=2,
+        # update by iter
+        convert_to_iter_based=True),
+    # main learning rate scheduler
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=2)
+]
+
+# train, val, test setting
+train_cfg = dict(by_epoch=True, max_epochs=8, val_interval=1)
+val_cfg = dict()
+test_cfg = dict()
+
+auto_scale_lr = dict(base_batch_size=1024, enable=True)
