@@ -43,6 +43,7 @@ from torch import nn
 
 from optiplug.engine.grouping import CompiledRule, Setting, compile_rules, option_of, param_infos, settings_of
 from optiplug.engine.rule_kinds import NORM_TYPES
+from optiplug.engine.schedules import metric_state_of
 from optiplug.errors import ConfigError, join_path
 from optiplug.plugin_system.catalogues import Registry
 from optiplug.plugin_system.host import get_registry
@@ -111,6 +112,8 @@ class Explanation:
     findings: tuple[Finding, ...]
     rules: tuple[tuple[str, str], ...] = ()
     """Every rule's config path and label, in order."""
+    metric_driven: tuple[str, ...] = ()
+    """Options driven by reported metrics (``reduce_on_plateau``) and their schedules: no later reduction shown."""
 
     def param(self, name: str) -> ParamReport:
         """The report of the parameter called ``name``."""
@@ -123,6 +126,11 @@ class Explanation:
         """The report as text: a block per parameter (those whose name matches the regex ``only``), then the lint."""
         end = "end" if self.updates is None else f"update {self.updates - 1}"
         out = [f"{self.algorithm}: {len(self.params)} parameters; values at update 0 -> {end}"]
+        if self.metric_driven:
+            out.append(
+                f"  {', '.join(self.metric_driven)}: driven by reported metrics; the values at "
+                f"{'the end' if self.updates is None else end} hold the reductions reported so far and no later one"
+            )
         pattern = re.compile(only) if only else None
         for report in self.params:
             if pattern is None or pattern.search(report.name):
@@ -210,7 +218,12 @@ def explain(
     algorithm = _algorithm(built)
     findings = Lint(built, model, infos, compiled, reports, rename).findings()
     rules = tuple((rename(rule.path), rule.label) for rule in compiled)
-    return Explanation(algorithm, updates, reports, tuple(findings), rules)
+    driven = {
+        f"{'beta1' if b.into_betas else b.option} ({state.describe()})"
+        for b in built.scheduler.bindings
+        if (state := metric_state_of(b.table.schedule)) is not None
+    }
+    return Explanation(algorithm, updates, reports, tuple(findings), rules, tuple(sorted(driven)))
 
 
 def _group_index(built: Built) -> dict[int, int]:

@@ -408,3 +408,21 @@ def test_the_guides_hugging_face_callback_reports_the_evaluation(tmp_path, monke
     state = built.scheduler.state_dict()["metric_states"][0]
     assert state["reports"] == 3 and state["reductions"]
     assert built.optimizer.param_groups[0]["lr"] == torch_final_lr(0.1, options, losses)
+
+
+def test_explain_and_the_plot_command_say_the_end_value_holds_no_later_reduction(tmp_path, capsys):
+    from optiplug.cli import main
+
+    net = nn.Linear(3, 2)
+    text = str(optiplug.build(recipe(patience=0), net, steps_per_epoch=3, num_epochs=2).explain(net))
+    assert "lr (reduce_on_plateau at schedules.lr): driven by reported metrics" in text
+    plain = optiplug.build(recipe() | {"schedules": {}}, net, steps_per_epoch=3, num_epochs=2)
+    assert "driven by reported metrics" not in str(plain.explain(net))
+    path = tmp_path / "plateau.yaml"
+    path.write_text(
+        "optimizer: {name: SGD, lr: 0.1}\nschedules:\n  lr: {name: reduce_on_plateau}\n"
+        "run: {num_epochs: 2, steps_per_epoch: 3}\n"
+    )
+    assert main(["plot", str(path), "-o", str(tmp_path / "plateau.png")]) == 0
+    err = capsys.readouterr().err
+    assert "optiplug: warning: lr (reduce_on_plateau at schedules.lr) is driven by reported metrics" in err
