@@ -11,7 +11,8 @@ Rows:
 * LARC around fused SGD, and MMSelfSup's LARS, against torch's fused SGD, on 500 x 1024
   and ResNet-50 shapes (goal 1.6), and timm's foreach ``Lars`` when installed;
 * AdamW fused against AdamW foreach (both built by optiplug);
-* the compiled step: optiplug has none yet, so the row says so;
+* the compiled step (``run.compile``): AdamW with a cosine lr compiled by inductor against
+  the same step eager, and its recompiles over 200 scheduled updates (at most one);
 * zero host syncs: ``Built.step`` with ``sync_free = True`` under
   ``torch.cuda.set_sync_debug_mode("error")`` (on the CPU: no tensor converted to a
   Python value), for SGD+LARC, LARS and fused AdamW, a non-finite update included.
@@ -163,7 +164,57 @@ def kernels(check: Check, sizes: dict[str, list[tuple[int, ...]]], rounds: int, 
         )
     if timm is None:
         check.row("timm Lars (foreach)", "timm not installed", "", None)
-    check.row("compiled step", "optiplug has no compiled step", "", None)
+    compiled_step(check, sizes, rounds, steps)
+
+
+class CountingCompiler:
+    """A torch.compile backend counting the graphs it compiles; ``inner`` compiles them (inductor on a GPU)."""
+
+    def __init__(self, inner: str) -> None:
+        self.graphs = 0
+        self.inner = torch._dynamo.lookup_backend(inner)
+
+    def __call__(self, graph: Any, inputs: Any) -> Any:
+        self.graphs += 1
+        return self.inner(graph, inputs)
+
+
+def compiled_step(check: Check, sizes: dict[str, list[tuple[int, ...]]], rounds: int, steps: int) -> None:
+    """``run.compile``: the compiled AdamW step (cosine lr) against the same step eager, and its recompiles.
+
+    On the GPU, inductor (capturable kernels); in the dry run, the "eager" backend (nothing generated).
+    """
+    device, updates = check.device, 20 if check.dry_run else 200
+    recipe = {
+        "optimizer": {"name": "AdamW", "lr": 1e-3, "weight_decay": 0.05},
+        "schedules": {"lr": {"name": "cosine", "start_value": 1e-3, "end_value": 0.0}},
+    }
+    for label, shapes in sizes.items():
+        name = f"compiled step (run.compile), AdamW, {label}"
+
+        def make(shapes: list[tuple[int, ...]] = shapes, name: str = name) -> None:
+            torch._dynamo.reset()
+            named = params(shapes, device)
+            mine = optiplug.build(recipe, clone(named), steps_per_epoch=updates, num_epochs=100, compile=True)
+            eager = optiplug.build(recipe, clone(named), steps_per_epoch=updates, num_epochs=100, compile=True)
+            backend = CountingCompiler("eager" if check.dry_run else "inductor")
+            compiled = torch.compile(mine.optimizer.step, backend=backend)
+
+            def step_compiled() -> None:
+                compiled()
+                mine.scheduler.step()
+
+            def step_eager() -> None:
+                eager.optimizer.step()
+                eager.scheduler.step()
+
+            for _ in range(updates):
+                step_compiled()
+            recompiles = backend.graphs - 1
+            value = ratio(step_compiled, step_eager, device, rounds, steps)
+            check.row(name, f"{value:.3f}, {recompiles} recompiles / {updates}", "<= 1 recompile", recompiles <= 1)
+
+        check.timed(name, make)
 
 
 @contextmanager

@@ -27,6 +27,7 @@ SCRIPTS = (
     "bench_plot",
     "bench_build",
     "bench_import",
+    "bench_compile",
 )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from torch import Tensor
 from torch.optim import Optimizer
 
 from optiplug.engine.built_result import Built
@@ -49,6 +50,42 @@ def lightning_optimizers(built: Built) -> dict[str, Any]:
         "optimizer": built.optimizer,
         "lr_scheduler": {"scheduler": built.scheduler, "interval": "step", "frequency": 1, "name": "optiplug"},
     }
+
+
+def lightning_lr_monitor(**arguments: Any) -> Any:
+    """Lightning's ``LearningRateMonitor(**arguments)``, reading Python numbers from groups with tensor options.
+
+    With ``run.compile`` the scheduled options are 0-dim tensors; Lightning's monitor reads
+    ``param_group["lr"]`` (and the momentum, the weight decay) itself, so it would keep the
+    tensor, the same object at every update, and copy-construct it for ``callback_metrics``.
+    This monitor hands it the numbers instead; without ``run.compile`` it is Lightning's.
+    """
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    class NumbersLearningRateMonitor(LearningRateMonitor):
+        def _extract_lr(self, param_group: dict[str, Any], name: str) -> dict[str, Any]:
+            return super()._extract_lr(_group_numbers(param_group), name)
+
+        def _extract_momentum(self, param_group: dict[str, Any], name: str, use_betas: bool) -> dict[str, float]:
+            return super()._extract_momentum(_group_numbers(param_group), name, use_betas)  # type: ignore[arg-type]
+
+        def _extract_weight_decay(self, param_group: dict[str, Any], name: str) -> dict[str, Any]:
+            return super()._extract_weight_decay(_group_numbers(param_group), name)
+
+    return NumbersLearningRateMonitor(**arguments)
+
+
+def _group_numbers(group: dict[str, Any]) -> dict[str, Any]:
+    """A param group's options with 0-dim tensors (and pairs of them: betas) read as Python numbers."""
+
+    def number(value: Any) -> Any:
+        if isinstance(value, Tensor) and value.dim() == 0:
+            return value.item()
+        if isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value):
+            return tuple(number(v) for v in value)
+        return value
+
+    return {key: value if key == "params" else number(value) for key, value in group.items()}
 
 
 def lightning_trainer_arguments(built: Built) -> dict[str, Any]:

@@ -80,7 +80,31 @@ def wrap_compile(optimizer: Optimizer, config: CompileConfig | None = None) -> O
     if flags.get("fused") is False:
         # torch lets GradScaler hand its scale to fused kernels only
         optimizer._step_supports_amp_scaling = False  # type: ignore[attr-defined]
+    optimizer.register_load_state_dict_post_hook(Retensor(options, flags))
     return optimizer
+
+
+@attrs.frozen
+class Retensor:
+    """A ``load_state_dict`` post-hook: loaded groups get tensor options and the kernel flags back.
+
+    A state saved by an eager run holds Python numbers and its own kernel (fused, foreach):
+    loaded as is, the scheduler would write floats again and the compiled step recompile
+    at each update. A state saved by a compiled run on another device gets its tensors
+    moved to the parameters' device.
+    """
+
+    options: tuple[str, ...]
+    flags: dict[str, bool]
+
+    def __call__(self, optimizer: Optimizer) -> None:
+        """Convert every loaded group, as the build converted them."""
+        for group in optimizer.param_groups:
+            group.update(self.flags)
+            device = _device_of(group)
+            for option in self.options:
+                if option in group:
+                    group[option] = as_tensor(group[option], device)
 
 
 def tensor_options(optimizer: Optimizer) -> tuple[str, ...]:
@@ -133,7 +157,7 @@ def as_tensor(value: Any, device: torch.device) -> Any:
     if isinstance(value, tuple | list):
         return tuple(as_tensor(v, device) for v in value)
     if isinstance(value, torch.Tensor):
-        return value
+        return value if value.device == device else value.to(device)
     dtype = torch.float64 if device.type == "cpu" else torch.float32
     return torch.tensor(float(value), dtype=dtype, device=device)
 

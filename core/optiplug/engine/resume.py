@@ -70,6 +70,7 @@ def record_of(data: Mapping[str, Any], batches_per_epoch: int, total_batches: in
     plain = json.loads(json.dumps(data, sort_keys=True, default=repr))
     run = dict(plain.get("run", {}))
     policy = run.pop("resume", "strict")
+    run.pop("compile", None)  # how the step is run (optiplug_compile), not what the schedules write
     if "run" in plain:
         plain["run"] = run
         if not run:
