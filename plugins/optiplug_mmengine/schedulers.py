@@ -534,6 +534,12 @@ class ChainDecisions:
             decisions.load_state_dict(data)
         self.reductions = reductions
 
+    def rebase(self, step: int) -> None:
+        """Resumed at update ``step``, earlier than saved (a rescaled run): later reductions move to it."""
+        self.reductions = [(min(at, int(step)), index) for at, index in self.reductions]
+        for _, _, decisions in self.plateaus:
+            decisions.rebase(step)
+
 
 class PlateauChain:
     """A chain holding ReduceOnPlateau schedulers: replayed again, with the reductions, whenever one is taken."""

@@ -129,6 +129,10 @@ class PlateauDecisions:
         self.reports = int(state["reports"])
         self.reductions = reductions
 
+    def rebase(self, step: int) -> None:
+        """Resumed at update ``step``, earlier than saved (a rescaled run): later reductions move to it."""
+        self.reductions = [min(r, int(step)) for r in self.reductions]
+
 
 def reduced(value: float, factor: float, min_value: float, eps: float) -> float:
     """Torch's ``_reduce_lr`` for one group: ``max(value * factor, min_value)``, kept only if it moves by > eps."""

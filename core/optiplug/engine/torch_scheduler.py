@@ -228,7 +228,8 @@ class OptiplugScheduler(LRScheduler):
             return {}
         return {"metric_states": [state.state_dict() for state, _ in self._metric_states]}
 
-    def _load_metric_states(self, state_dict: Mapping[str, Any]) -> None:
+    def _load_metric_states(self, state_dict: Mapping[str, Any], step: int | None = None) -> None:
+        """Put back the saved decisions; resumed at an earlier ``step`` (rescaled), later decisions move to it."""
         if not self._metric_states:
             return
         saved = state_dict.get("metric_states")
@@ -239,8 +240,12 @@ class OptiplugScheduler(LRScheduler):
                 f"this recipe's metric-driven schedules ({names}) need their decisions; the state holds {held} "
                 f"of {len(self._metric_states)}"
             )
+        saved_step = state_dict.get("step")
         for (state, tables), data in zip(self._metric_states, saved, strict=True):
             state.load_state_dict(data)
+            rebase = getattr(state, "rebase", None)
+            if step is not None and isinstance(saved_step, int) and step < saved_step and rebase is not None:
+                rebase(step)
             for table in tables:
                 table.invalidate()
 
@@ -283,7 +288,7 @@ class OptiplugScheduler(LRScheduler):
         (:mod:`optiplug.engine.resume`). A refused state changes nothing.
         """
         plan = self.plan_resume(state_dict, resume)
-        self._load_metric_states(state_dict)
+        self._load_metric_states(state_dict, plan.step)
         self.apply_resume(plan)
 
     def plan_resume(self, state_dict: Mapping[str, Any], resume: str | None = None) -> resuming.Plan:

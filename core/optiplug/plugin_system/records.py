@@ -77,7 +77,9 @@ class MetricState(Protocol):
     the number of updates done; it returns True when the schedule's values changed (the
     scheduler then recomputes them and writes update ``update``'s at once).
     ``state_dict`` / ``load_state_dict`` hold every decision, in plain data, so a run
-    resumes exactly. ``describe()`` names it in messages (``"reduce_on_plateau"``).
+    resumes exactly. ``describe()`` names it in messages (``"reduce_on_plateau"``). It
+    may have ``rebase(step)``: a run resumed at an earlier update than it was saved at
+    (``resume="rescale"`` onto a shorter run) moves the decisions taken after ``step`` to it.
     """
 
     def report(self, metric: float | Mapping[str, float], update: int) -> bool:

@@ -426,3 +426,18 @@ def test_explain_and_the_plot_command_say_the_end_value_holds_no_later_reduction
     assert main(["plot", str(path), "-o", str(tmp_path / "plateau.png")]) == 0
     err = capsys.readouterr().err
     assert "optiplug: warning: lr (reduce_on_plateau at schedules.lr) is driven by reported metrics" in err
+
+
+def test_rescaled_onto_a_shorter_run_the_reductions_taken_so_far_still_apply():
+    def run(epochs: int) -> dict[str, Any]:
+        return recipe(patience=0, factor=0.5) | {"run": {"num_epochs": epochs, "steps_per_epoch": UPDATES_PER_REPORT}}
+
+    long = optiplug.build(run(20), nn.Linear(3, 2))
+    optiplug_trace(long, [1.0, 1.0, 1.0, 1.0])  # reductions after updates 6, 9 and 12 of 60
+    assert long.optimizer.param_groups[0]["lr"] == 0.0125
+    short = optiplug.build(run(10), nn.Linear(3, 2))
+    with pytest.warns(OptiplugWarning):
+        short.load_state_dict(long.state_dict(), resume="rescale")  # update 12 of 60 is update 6 of 30
+    assert short.scheduler.last_epoch == 6
+    assert [g["lr"] for g in short.optimizer.param_groups] == [0.0125, 0.00625]
+    assert short.scheduler.state_dict()["metric_states"][0]["reductions"] == [6, 6, 6]
