@@ -220,6 +220,10 @@ class OptiplugScheduler(LRScheduler):
                         tables.append(b.table)
                     break
             else:
+                # a group added later (add_param_group) gets the decisions its schedule took so far
+                twin = next((k for k, _ in self._metric_states if k.describe() == state.describe()), None)
+                if twin is not None and type(twin) is type(state):
+                    state.load_state_dict(twin.state_dict())
                 self._metric_states.append((state, [b.table]))
 
     def _metric_state_dict(self) -> dict[str, Any]:

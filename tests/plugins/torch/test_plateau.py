@@ -441,3 +441,16 @@ def test_rescaled_onto_a_shorter_run_the_reductions_taken_so_far_still_apply():
     assert short.scheduler.last_epoch == 6
     assert [g["lr"] for g in short.optimizer.param_groups] == [0.0125, 0.00625]
     assert short.scheduler.state_dict()["metric_states"][0]["reductions"] == [6, 6, 6]
+
+
+def test_a_group_added_later_follows_the_reductions_taken_so_far():
+    built = build(recipe(patience=0, factor=0.5))
+    optiplug_trace(built, [1.0, 1.0])  # one reduction, after update 6
+    built.optimizer.add_param_group({"params": [nn.Parameter(torch.zeros(2))], "lr": 0.2})
+    built.optimizer.step()
+    built.scheduler.step()
+    assert [g["lr"] for g in built.optimizer.param_groups] == [0.05, 0.025, 0.1]  # as the others: halved once
+    built.report(1.0)
+    assert [g["lr"] for g in built.optimizer.param_groups] == [0.025, 0.0125, 0.05]
+    states = built.scheduler.state_dict()["metric_states"]
+    assert len(states) == 3 and all(s["reductions"] == [6, 7] for s in states)
