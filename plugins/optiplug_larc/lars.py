@@ -9,7 +9,7 @@ import torch
 
 from optiplug import ConfigError
 from optiplug.plugin import join_path
-from optiplug_larc import fused
+from optiplug_larc import fused as fused_path
 from optiplug_larc.checks import require_bool, require_number
 from optiplug_larc.packed_optimizer import PackedOptimizer
 from optiplug_larc.packing import Factors, Packed, Part, Scalar, Tensors
@@ -50,6 +50,11 @@ class LARS(PackedOptimizer):
     ``eps`` belongs to the optimizer, not to the groups. Set ``lars_exclude=True`` (and
     ``weight_decay=0``) on bias and norm groups, as MMSelfSup's configs do.
 
+    ``fused=True`` (a group option, as torch's): on the CPU, float32 tensors without
+    nesterov step through torch's fused SGD kernel, one pass per tensor after its two
+    norms, with the per-tensor numbers read on the host (see :mod:`optiplug_larc.fused`);
+    elsewhere it changes nothing. The default keeps every step free of host reads.
+
     Example::
 
         LARS(model.parameters(), lr=4.8, momentum=0.9, weight_decay=1e-6)
@@ -65,6 +70,7 @@ class LARS(PackedOptimizer):
         eta: float = 0.001,
         nesterov: bool = False,
         eps: float = 1e-8,
+        fused: bool = False,
     ) -> None:
         require_number(eps, "eps")
         self.eps = float(eps)
@@ -75,6 +81,7 @@ class LARS(PackedOptimizer):
             "weight_decay": weight_decay,
             "eta": eta,
             "nesterov": nesterov,
+            "fused": fused,
         }
         super().__init__(params, defaults)
 
@@ -85,6 +92,7 @@ class LARS(PackedOptimizer):
         for name in ("lr", "momentum", "weight_decay", "dampening", "eta"):
             require_number(group[name], join_path(path, name))
         require_bool(group["nesterov"], join_path(path, "nesterov"))
+        require_bool(group.get("fused", False), join_path(path, "fused"))
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ConfigError(
                 f"nesterov needs momentum > 0 and dampening 0, got momentum={group['momentum']!r}, "
@@ -94,8 +102,9 @@ class LARS(PackedOptimizer):
 
     def _step_part(self, group: dict[str, Any], part: Part, members: Tensors, grads: Tensors) -> None:
         if (
-            not any(self._over)
-            and fused.usable(part, members, grads, group["nesterov"])
+            group.get("fused", False)
+            and not any(self._over)
+            and fused_path.usable(part, members, grads, group["nesterov"])
             and self._fused_step(group, part, members, grads)
         ):
             return
@@ -120,7 +129,7 @@ class LARS(PackedOptimizer):
         part.unpack_into(members, "param")
 
     def _fused_step(self, group: dict[str, Any], part: Part, members: Tensors, grads: Tensors) -> bool:
-        """The step as torch's fused SGD (lr 1) on ``d = rate g + rate weight_decay p``: see :mod:`.fused`.
+        """The step as torch's fused SGD (lr 1) on ``d = rate g + rate weight_decay p``: see :mod:`optiplug_larc.fused`.
 
         False (and no change) where a momentum buffer is not contiguous (a loaded state
         can be); the multi-tensor path then takes the part.
@@ -147,7 +156,7 @@ class LARS(PackedOptimizer):
             for unit in fresh:
                 del self.state[members[unit]]["momentum_buffer"]
             return False
-        fused.step(
+        fused_path.step(
             part,
             members,
             grads,

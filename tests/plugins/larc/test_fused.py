@@ -178,7 +178,7 @@ def test_lars_float32_through_the_fused_kernel_matches_mmselfsup(fused_calls, op
         {"params": ours[:6] + ours[8:]},
         {"params": ours[6:8], "lars_exclude": True},  # excluded, still decayed
     ]
-    lars = LARS(parts, lr=0.5, weight_decay=1e-2, eta=0.02, eps=1e-6, **options)
+    lars = LARS(parts, lr=0.5, weight_decay=1e-2, eta=0.02, eps=1e-6, fused=True, **options)
     ref_groups = [
         {"params": ref[:6] + ref[8:], "lr": 0.5, "weight_decay": 1e-2, "eta": 0.02, **options},
         {"params": ref[6:8], "lr": 0.5, "weight_decay": 1e-2, "eta": 0.02, "lars_exclude": True, **options},
@@ -206,7 +206,7 @@ def test_without_the_fused_kernel_the_multi_tensor_path_gives_the_same_numbers(m
     def run() -> list[torch.Tensor]:
         params = make()
         larc = LARC(torch.optim.SGD(groups(params), lr=0.1, momentum=0.9, fused=False), trust_coefficient=0.001)
-        lars = LARS(make(), lr=0.5, momentum=0.9, weight_decay=1e-2)
+        lars = LARS(make(), lr=0.5, momentum=0.9, weight_decay=1e-2, fused=True)
         for step in range(3):
             set_grads(params, step)
             set_grads(lars.param_groups[0]["params"], step)
@@ -242,3 +242,28 @@ def test_built_from_a_recipe_larc_around_fused_sgd_matches_apex(fused_calls):
     for (_, a), b in zip(named, ref_params, strict=True):
         torch.testing.assert_close(a, b, **CLOSE)
     assert fused_calls
+
+
+def test_lars_is_not_fused_unless_asked(fused_calls):
+    params = make()
+    lars = LARS(params, lr=0.5, momentum=0.9, weight_decay=1e-2)
+    set_grads(params, 0)
+    lars.step()
+    assert fused_calls == []
+    lars.param_groups[0]["fused"] = True
+    set_grads(params, 1)
+    lars.step()
+    assert fused_calls
+
+
+def test_lars_fused_from_a_recipe_and_its_error(fused_calls):
+    named = [(f"layer{i}.weight", p) for i, p in enumerate(make())]
+    built = optiplug.build({"optimizer": {"name": "LARS", "lr": 0.1, "momentum": 0.9, "fused": True}}, named)
+    set_grads([p for _, p in named], 0)
+    built.optimizer.step()
+    assert fused_calls
+    with pytest.raises(optiplug.ConfigError) as error:
+        optiplug.build({"optimizer": {"name": "LARS", "lr": 0.1, "fused": "yes"}}, named)
+    assert "fused" in str(error.value) and "true or false" in str(error.value)
+    with pytest.raises(optiplug.ConfigError, match=r"param_groups\[1\]\.fused"):
+        LARS(make()[:1], lr=0.1).add_param_group({"params": make()[1:2], "fused": 1})
