@@ -34,6 +34,8 @@ from optiplug.plugin_system.registration import register_optimizer, register_sch
 from optiplug.recipe.model import (
     AccumulationConfig,
     ClipConfig,
+    FreezeConfig,
+    LossScaleConfig,
     OptimizerConfig,
     Recipe,
     RuleConfig,
@@ -53,7 +55,9 @@ __all__ = [
     "ConfigError",
     "DialectContext",
     "DialectSpec",
+    "FreezeConfig",
     "GroupSummary",
+    "LossScaleConfig",
     "OptimizerConfig",
     "OptimizerSpec",
     "OptiplugError",

@@ -81,6 +81,8 @@ from optiplug.recipe.loaders import load as load_config
 from optiplug.recipe.model import (
     AccumulationConfig,
     ClipConfig,
+    FreezeConfig,
+    LossScaleConfig,
     OptimizerConfig,
     Recipe,
     RuleConfig,
@@ -115,6 +117,8 @@ __all__ = [
     "DialectContext",
     "DialectSpec",
     "EpochHeld",
+    "FreezeConfig",
+    "LossScaleConfig",
     "MetricState",
     "NormType",
     "OptimizerConfig",

@@ -15,6 +15,7 @@ from optiplug.engine.binding import ScheduleBinder
 from optiplug.engine.built_result import Built, GroupSummary
 from optiplug.engine.compiling import check_tensor_options, prepare_compile
 from optiplug.engine.dialects import translate
+from optiplug.engine.freezing import plan_freezes
 from optiplug.engine.grouping import plan_groups
 from optiplug.engine.optimizer_options import check_rule_options, make_optimizer
 from optiplug.engine.resume import check_policy, record_of
@@ -110,6 +111,8 @@ def build_recipe(
         record=record,
     )
     summaries = [GroupSummary.of(i, plan, optimizer.param_groups[i]) for i, plan in enumerate(plans)]
+    freezes = plan_freezes(recipe.freeze, model, registry, tolerance)
+    freezes.fit(optimizer)
     return Built(
         recipe,
         optimizer,
@@ -118,4 +121,5 @@ def build_recipe(
         clock,
         batches_per_epoch=length.batches_per_epoch,
         total_batches=length.total_batches,
+        freezes=freezes,
     )

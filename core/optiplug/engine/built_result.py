@@ -10,7 +10,9 @@ import attrs
 import torch
 from torch.optim import Optimizer
 
+from optiplug.engine.freezing import NO_FREEZES, Freezes
 from optiplug.engine.grouping import GroupPlan
+from optiplug.engine.loss_scaling import grad_scaler
 from optiplug.engine.torch_scheduler import OptiplugScheduler
 from optiplug.errors import OptiplugWarning, StateError
 from optiplug.plugin_system.records import Clock
@@ -33,7 +35,7 @@ class GroupSummary:
     @classmethod
     def of(cls, index: int, plan: GroupPlan, group: Mapping[str, Any]) -> GroupSummary:
         """The summary of group ``index`` from its plan and its torch param group."""
-        options = {k: group[k] for k in SUMMARY_KEYS if k in group}
+        options = {k: _number(group[k]) for k in SUMMARY_KEYS if k in group}
         return cls(
             index, tuple(plan.rules) or ("(no rule)",), len(plan.params), plan.elements, options, tuple(plan.names)
         )
@@ -42,6 +44,15 @@ class GroupSummary:
         options = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.options.items())
         size = f"{self.tensors} tensors, {self.elements:,} elements"
         return f"group {self.index}: {size}, {options} <- {'; '.join(self.rules)}"
+
+
+def _number(value: Any) -> Any:
+    """An option as a number: a 0-dim tensor (``run.compile``) read, a pair of them (betas) read each."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        return value.item()
+    if isinstance(value, tuple) and any(isinstance(v, torch.Tensor) for v in value):
+        return tuple(_number(v) for v in value)
+    return value
 
 
 class Built:
@@ -75,6 +86,7 @@ class Built:
         *,
         batches_per_epoch: int | None = None,
         total_batches: int | None = None,
+        freezes: Freezes = NO_FREEZES,
     ):
         self.recipe = recipe
         self.optimizer = optimizer
@@ -86,6 +98,9 @@ class Built:
         self._skipped_on_device: torch.Tensor | None = None
         self.sync_free = False
         self._warm = False
+        self.freezes = freezes
+        """The recipe's ``freeze``: parameters whose gradients each update drops while they are frozen."""
+        self._loss_scaler: torch.amp.GradScaler | None = None
         accumulation = recipe.accumulation
         self.accumulate = accumulation.steps
         self.per_iteration = accumulation.schedule_clock == "iterations"
@@ -136,8 +151,13 @@ class Built:
         return done % self.accumulate == 0 or done == self.total_micro_steps
 
     def step(self, loss: torch.Tensor, scaler: torch.amp.GradScaler | None = None) -> bool:
-        """Backpropagate one micro-batch; update on accumulation boundaries. Returns whether it updated."""
+        """Backpropagate one micro-batch; update on accumulation boundaries. Returns whether it updated.
+
+        The recipe's ``loss_scale`` scales the loss and unscales the gradients with the
+        scaler this Built owns (:attr:`loss_scaler`); a ``scaler`` given here is used instead.
+        """
         _refuse_eval_mode(self.optimizer)
+        scaler = self.loss_scaler if scaler is None else scaler
         scaled = loss / self.loss_factor() if self.accumulate > 1 else loss
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
         boundary = self.is_boundary()
@@ -163,7 +183,19 @@ class Built:
     def _params(self) -> list[torch.Tensor]:
         return [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
 
+    @property
+    def loss_scaler(self) -> torch.amp.GradScaler | None:
+        """The GradScaler of the recipe's ``loss_scale`` (None without one), made on the parameters' device."""
+        config = self.recipe.loss_scale
+        if self._loss_scaler is None and config is not None and config.enabled:
+            params = self._trained_params()
+            device = params[0].device.type if params else "cpu"
+            self._loss_scaler = grad_scaler(config, device)
+        return self._loss_scaler
+
     def _update(self, scaler: torch.amp.GradScaler | None) -> bool:
+        if self.freezes:
+            self.freezes.drop_grads(self.scheduler.last_epoch)
         if scaler is not None:
             scaler.unscale_(self.optimizer)
         elif self.sync_free and self._warm:
@@ -288,6 +320,7 @@ class Built:
         ``accumulated_grads`` holds a copy of each parameter's ``.grad`` (None where it has
         none), in the optimizer's parameter order, so a resumed run finishes the window with
         the same sum. On a window boundary there is nothing to carry (the key holds None).
+        ``loss_scaler`` holds the state of the recipe's GradScaler (None without ``loss_scale``).
 
         An optimizer with modes (schedule-free) is put in eval mode first, and left there:
         the checkpoint, and the model's weights saved with it, are the evaluated average.
@@ -300,6 +333,7 @@ class Built:
             "micro_steps": self.micro_steps,
             "skipped_updates": self.skipped_updates,
             "accumulated_grads": self._grads() if self.window_open() else None,
+            "loss_scaler": None if self.loss_scaler is None else self.loss_scaler.state_dict(),
         }
 
     def _grads(self) -> list[torch.Tensor | None]:
@@ -331,6 +365,8 @@ class Built:
         self.micro_steps = int(state["micro_steps"]) + moved * (1 if self.per_iteration else self.accumulate)
         self.skipped_updates = int(state.get("skipped_updates", 0))
         self.scheduler.set_step(self.scheduler.last_epoch)
+        if state.get("loss_scaler") is not None and self.loss_scaler is not None:
+            self.loss_scaler.load_state_dict(state["loss_scaler"])
         for param, grad in zip(self._trained_params(), grads, strict=True):
             param.grad = None if grad is None else grad.to(device=param.device, dtype=param.dtype).clone()
 

@@ -13,6 +13,7 @@ from optiplug.recipe.model import (
     INTERVALS,
     AccumulationConfig,
     ClipConfig,
+    LossScaleConfig,
     OptimizerConfig,
     Recipe,
     RuleConfig,
@@ -165,7 +166,13 @@ def _defaults(registry: RegistryView) -> dict[str, Any]:
     return converter_for(registry).unstructure(Recipe())  # type: ignore[no-any-return]
 
 
-SECTIONS = {"lr_scaling": ScalingConfig, "clip": ClipConfig, "accumulation": AccumulationConfig, "run": RunConfig}
+SECTIONS = {
+    "lr_scaling": ScalingConfig,
+    "clip": ClipConfig,
+    "accumulation": AccumulationConfig,
+    "run": RunConfig,
+    "loss_scale": LossScaleConfig,
+}
 
 
 def _drop_defaults(data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

@@ -26,8 +26,9 @@ from typing import Any
 
 import attrs
 
+from optiplug.errors import ConfigError
 from optiplug.recipe.strict_converter import NormType
-from optiplug.recipe.validators import help_field, non_negative, one_of, positive
+from optiplug.recipe.validators import help_field, in_range, non_negative, one_of, positive
 
 INTERVALS = ("step", "epoch")
 RESUME_POLICIES = ("strict", "rescale", "extend", "branch")
@@ -124,6 +125,59 @@ class AccumulationConfig:
 
 
 @attrs.frozen
+class FreezeConfig:
+    """Parameters held out of the first updates: their gradients are dropped before each such update.
+
+    Dropped means set to None, so the optimizer skips them: no momentum is built, no weight
+    decay applied (MMSelfSup's ``frozen_layers_cfg``; an lr of 0 would still decay them).
+    """
+
+    match: RuleConfig = help_field(
+        "The parameters, selected as a rule selects them: a kind and its fields (no set, no schedules)."
+    )
+    until: int = help_field(
+        "The schedules' step from which they train: frozen while it is below this "
+        "(updates; iterations with accumulation.schedule_clock: iterations, as MMCV counts).",
+        validator=positive(),
+    )
+
+
+def _above_one(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not value > 1:
+        raise ConfigError(f"must be > 1, got {value!r}", attribute.name)
+
+
+@attrs.frozen
+class LossScaleConfig:
+    """fp16 loss scaling done by ``Built.step``: torch.amp.GradScaler's dynamic scale, or a static one.
+
+    ``step(loss)`` multiplies the loss by the scale before ``backward``, divides the
+    gradients by it before clipping, and skips an update whose gradients are not finite.
+    """
+
+    dynamic: bool = help_field(
+        "True: the scale backs off on inf/NaN and grows after growth_interval finite updates "
+        "(torch.amp.GradScaler); false: init_scale stays, every update (MMCV's loss_scale=512.).",
+        default=True,
+    )
+    init_scale: float = help_field(
+        "The scale at the first update (the whole run's when static).", default=65536.0, validator=positive()
+    )
+    growth_factor: float = help_field(
+        "Dynamic: the scale's factor after growth_interval finite updates.", default=2.0, validator=_above_one
+    )
+    backoff_factor: float = help_field(
+        "Dynamic: the scale's factor after an update with inf/NaN gradients.",
+        default=0.5,
+        validator=[positive(), in_range(0.0, 1.0, high_open=True)],
+    )
+    growth_interval: int = help_field(
+        "Dynamic: finite updates in a row before the scale grows.", default=2000, validator=positive()
+    )
+    enabled: bool = help_field("False: no scaling at all (GradScaler(enabled=False)).", default=True)
+
+
+@attrs.frozen
 class RunConfig:
     """The run's length and batch, when the config says them (build() arguments win)."""
 
@@ -171,4 +225,10 @@ class Recipe:
     clip: ClipConfig | None = help_field("Gradient clipping.", default=None)
     accumulation: AccumulationConfig = help_field("Gradient accumulation.", factory=AccumulationConfig)
     wrappers: list[WrapperConfig] = help_field("Optimizer wrappers, innermost first (larc, ...).", factory=list)
+    freeze: list[FreezeConfig] = help_field(
+        "Parameters frozen for the first updates (gradients dropped, so the optimizer skips them).", factory=list
+    )
+    loss_scale: LossScaleConfig | None = help_field(
+        "fp16 loss scaling done by Built.step (dynamic or static); none by default.", default=None
+    )
     run: RunConfig = help_field("Length and batch of the run.", factory=RunConfig)
