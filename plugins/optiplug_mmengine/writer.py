@@ -8,7 +8,8 @@ the run figures in ``context.run`` (``steps_per_epoch``, ``num_epochs``,
 * the optimizer by its OpenMMLab registry name (torch's classes, mmpretrain's ``LARS``
   and ``Lamb``); ``clip`` as ``clip_grad``; ``accumulation`` as ``accumulative_counts``;
 * the ``mmengine_paramwise`` rule (read from an MMEngine config) as its ``paramwise_cfg``
-  and ``constructor``; MMCV 1.x's ``mmcv_paramwise`` as the ``paramwise_cfg`` that gives
+  and ``constructor``, mmdet's ``mmdet_layer_decay`` as its constructor and
+  ``paramwise_cfg``; MMCV 1.x's ``mmcv_paramwise`` as the ``paramwise_cfg`` that gives
   each parameter the same options in MMEngine's DefaultOptimWrapperConstructor;
 * the ``mmengine`` schedule as its schedulers; MMCV 1.x's policies (Fixed, Step, Exp,
   Poly, CosineAnnealing, LinearAnnealing, FlatCosineAnnealing, CosineRestart, the
@@ -45,6 +46,8 @@ from optiplug.plugin import (
     build_schedule,
     unstructure_config,
 )
+from optiplug_mmengine.mmdet_layer_decay import CONSTRUCTOR as MMDET_CONSTRUCTOR
+from optiplug_mmengine.mmdet_layer_decay import MMDetLayerDecay
 from optiplug_mmengine.paramwise import DEFAULT, LAYER_DECAY, MULTIPLIERS, MMEngineParamwise
 from optiplug_mmengine.schedulers import MMEngineSchedule
 
@@ -162,7 +165,7 @@ def _paramwise(
     if not rules:
         return DEFAULT, None
     rule, path = rules[0], "rules[0]"
-    if rule.kind not in ("mmengine_paramwise", "mmcv_paramwise"):
+    if rule.kind not in ("mmengine_paramwise", "mmcv_paramwise", "mmdet_layer_decay"):
         label = f" ({rule.label})" if rule.label else ""
         raise ConfigError(
             f"rule kind {rule.kind!r}{label} has no MMEngine equivalent: MMEngine's constructors take a "
@@ -176,7 +179,23 @@ def _paramwise(
     has_weight_decay = optimizer.get("weight_decay") is not None
     if isinstance(rule.params, MMEngineParamwise):
         return _mmengine_paramwise(rule.params, has_weight_decay, path)
+    if isinstance(rule.params, MMDetLayerDecay):
+        return _mmdet_layer_decay(rule.params, has_weight_decay, path)
     return DEFAULT, _mmcv_paramwise(unstructure_config(rule.params, registry), path)
+
+
+def _mmdet_layer_decay(params: MMDetLayerDecay, has_weight_decay: bool, path: str) -> tuple[str, dict[str, Any]]:
+    """The LearningRateDecayOptimizerConstructor of mmdet 3.x and its paramwise_cfg, as read."""
+    if params.backbone != "auto":
+        raise ConfigError(
+            f"backbone={params.backbone!r} reads any model's names as ConvNeXt's; mmdet's constructor only takes a "
+            "ConvNeXt backbone (backbone: auto)",
+            f"{path}.backbone",
+        )
+    if not has_weight_decay:
+        raise ConfigError(f"{MMDET_CONSTRUCTOR} needs the optimizer's weight_decay", "optimizer.weight_decay")
+    cfg = {"num_layers": params.num_layers, "decay_rate": params.decay_rate, "decay_type": params.decay_type}
+    return MMDET_CONSTRUCTOR, cfg
 
 
 def _mmengine_paramwise(params: MMEngineParamwise, has_weight_decay: bool, path: str) -> tuple[str, dict[str, Any]]:
@@ -577,10 +596,13 @@ def _check_values(
         return
     clock = run.clock(path)
     steps = torch.arange(math.ceil(clock.total_steps or 0), dtype=torch.float64)
-    written = ScheduleConfig("mmengine", MMEngineSchedule(entries), "step")
+    written = ScheduleConfig("mmengine", MMEngineSchedule(entries), "step") if entries else None
     for base in _bases(option, recipe):
         expected = build_schedule(schedule, clock, registry, base=base, path=path).values(steps)
-        got = build_schedule(written, clock, registry, base=base, path=path).values(steps)
+        if written is None:  # no scheduler: the group keeps its value
+            got = torch.full_like(steps, base)
+        else:
+            got = build_schedule(written, clock, registry, base=base, path=path).values(steps)
         gap = (expected.to(torch.float64) - got.to(torch.float64)).abs()
         bad = torch.nonzero(gap > TOLERANCE * max(abs(base), 1e-12)).flatten()
         if bad.numel():
