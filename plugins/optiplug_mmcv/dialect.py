@@ -36,8 +36,9 @@ from optiplug.plugin import (
     structure_config,
 )
 from optiplug_mmcv import ignored_keys
+from optiplug_mmcv.fp16 import fp16_path, loss_scale_config
 from optiplug_mmcv.layer_decay import MMSegLayerDecay, MMSelfSupFinetune
-from optiplug_mmcv.optimizer_config import fp16_hook_config, loss_scale_of, read_optimizer_config
+from optiplug_mmcv.optimizer_config import fp16_hook_config, read_frozen_layers, read_optimizer_config
 from optiplug_mmcv.paramwise import PARAMWISE_CFG_KEYS, ParamwiseCfg, check_decay_base, paramwise_options_rules
 from optiplug_mmcv.runner import RunLength, hook_defaults, read_run_length
 
@@ -80,6 +81,8 @@ PATHS = {
     "rules[0].model_type": "optimizer.model_type",
     "rules[0].layer_decay": "optimizer.layer_decay",
     "rules[0].paramwise_options": "optimizer.paramwise_options",
+    "freeze": "optimizer_config.frozen_layers_cfg",
+    "loss_scale": "optimizer_config.loss_scale",
 }
 """Recipe paths in build()'s errors -> this dialect's keys (the longest prefix wins)."""
 OPTIMIZER_ONLY_KEYS = ("type", "constructor", "paramwise_options", "paramwise_cfg")
@@ -110,11 +113,7 @@ def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
             schedules[option] = schedule
     hook = fp16_hook_config(config)
     clip, accumulation = read_optimizer_config(hook)
-    if loss_scale_of(hook) is not None:
-        ignored_keys.warn(
-            f"{hook['type']}: optiplug builds no loss scaler; for MMCV's loss_scale={loss_scale_of(hook)!r} pass "
-            "optiplug_mmcv.fp16.grad_scaler(config) to built.step(loss, scaler)"
-        )
+    loss_scale = loss_scale_config(hook, registry, fp16_path(config))
     if "momentum" in schedules:
         _check_momentum_target(optimizer, registry)
     if schedules or accumulation.steps > 1:
@@ -125,6 +124,8 @@ def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
         schedules=schedules,
         clip=clip,
         accumulation=accumulation,
+        freeze=read_frozen_layers(hook, registry),
+        loss_scale=loss_scale,
         run=RunConfig(num_epochs=run.max_epochs, total_steps=run.max_iters),
     )
 

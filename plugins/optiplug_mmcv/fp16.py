@@ -1,7 +1,8 @@
-"""MMCV's fp16 optimizer hooks: their loss scale as the ``torch.amp.GradScaler`` ``Built.step`` takes.
+"""MMCV's fp16 optimizer hooks: their loss scale as the recipe's ``loss_scale``, which ``Built.step`` applies.
 
-A recipe holds no loss scaler, so ``build()`` reads an fp16 hook for its clipping and
-accumulation only and warns; :func:`grad_scaler` gives the scaler MMCV 1.x's
+:func:`loss_scale_config` maps the hook's ``loss_scale`` onto the recipe (``build()``
+does it: ``built.step(loss)`` scales, unscales and skips as the hook does), and
+:func:`grad_scaler`, kept for code written before, gives the scaler MMCV 1.x's
 ``Fp16OptimizerHook`` makes (torch >= 1.6), to pass to ``built.step(loss, scaler)``:
 
 * ``loss_scale='dynamic'``: ``GradScaler()``;
@@ -21,8 +22,8 @@ from typing import Any
 
 import torch
 
-from optiplug.plugin import ConfigError, load_config
-from optiplug_mmcv.optimizer_config import PATH, check_loss_scale, fp16_hook_config, loss_scale_of
+from optiplug.plugin import ConfigError, LossScaleConfig, RegistryView, did_you_mean, load_config, structure_config
+from optiplug_mmcv.optimizer_config import FP16_HOOKS, PATH, check_loss_scale, fp16_hook_config, loss_scale_of
 
 
 class StaticGradScaler(torch.amp.GradScaler):
@@ -51,3 +52,39 @@ def grad_scaler(config: Any, device: str = "cuda") -> torch.amp.GradScaler | Non
     if isinstance(loss_scale, Mapping):
         return torch.amp.GradScaler(device, **loss_scale)
     return StaticGradScaler(float(loss_scale), device)
+
+
+SCALER_ARGUMENTS = ("init_scale", "growth_factor", "backoff_factor", "growth_interval", "enabled")
+"""The arguments of ``torch.amp.GradScaler`` a dict ``loss_scale`` may hold."""
+
+
+def loss_scale_config(hook: Any, registry: RegistryView, path: str = f"{PATH}.loss_scale") -> LossScaleConfig | None:
+    """The recipe's ``loss_scale`` for an fp16 hook (None for a hook without fp16).
+
+    ``'dynamic'``: torch's GradScaler defaults; a float: a static scale (``GradScaler(init_scale=s)``
+    put back to ``s`` after every step); a dict: ``GradScaler(**loss_scale)``, a dynamic scale.
+    """
+    loss_scale = loss_scale_of(hook)
+    if loss_scale is None:
+        return None
+    check_loss_scale(loss_scale, path)
+    if loss_scale == "dynamic":
+        return LossScaleConfig()
+    if isinstance(loss_scale, Mapping):
+        for key in loss_scale:
+            if key not in SCALER_ARGUMENTS:
+                raise ConfigError(
+                    f"GradScaler takes no {key!r}{did_you_mean(str(key), SCALER_ARGUMENTS)}; "
+                    f"accepted: {', '.join(SCALER_ARGUMENTS)}",
+                    f"{path}.{key}",
+                )
+        return structure_config(dict(loss_scale), LossScaleConfig, registry, path)
+    return LossScaleConfig(dynamic=False, init_scale=float(loss_scale))
+
+
+def fp16_path(config: Mapping[str, Any]) -> str:
+    """Where the config writes the hook's ``loss_scale``: ``fp16.loss_scale`` or ``optimizer_config.loss_scale``."""
+    fp16, hook = config.get("fp16"), config.get("optimizer_config")
+    if isinstance(hook, Mapping) and hook.get("type") in FP16_HOOKS:
+        return f"{PATH}.loss_scale"
+    return "fp16.loss_scale" if isinstance(fp16, Mapping) and "loss_scale" in fp16 else f"{PATH}.loss_scale"

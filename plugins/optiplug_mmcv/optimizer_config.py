@@ -10,8 +10,10 @@
 * the fp16 hooks (``Fp16OptimizerHook``, ``GradientCumulativeFp16OptimizerHook``,
   MMSelfSup's ``GradAccumFp16OptimizerHook``, or a top-level ``fp16=dict(loss_scale=...)``
   as the train APIs of MMDetection, MMClassification and MMSelfSup read it) are read for
-  their clipping and accumulation; their loss scale is a ``torch.amp.GradScaler`` that
-  :func:`optiplug_mmcv.fp16.grad_scaler` makes and ``Built.step(loss, scaler)`` uses.
+  their clipping and accumulation; their loss scale is the recipe's ``loss_scale``
+  (:func:`optiplug_mmcv.fp16.loss_scale_config`), which ``Built.step(loss)`` applies.
+* ``frozen_layers_cfg=dict(prototypes=5005)`` (MMSelfSup's hooks) is the recipe's ``freeze``
+  (:func:`read_frozen_layers`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from optiplug.plugin import AccumulationConfig, ClipConfig, ConfigError, NormType, did_you_mean
-from optiplug_mmcv.whole_numbers import whole_number
+from optiplug.plugin import (
+    AccumulationConfig,
+    ClipConfig,
+    ConfigError,
+    FreezeConfig,
+    NormType,
+    RegistryView,
+    RuleConfig,
+    did_you_mean,
+    structure_config,
+)
+from optiplug_mmcv.whole_numbers import is_whole, whole_number
 
 CLIP_KEYS = ("max_norm", "norm_type")
 HOOK_KEYS: dict[str | None, tuple[str, ...]] = {
@@ -62,17 +74,40 @@ def read_optimizer_config(value: Any) -> tuple[ClipConfig | None, AccumulationCo
                 f"{hook or 'an optimizer hook without type'} takes no {key!r}{hint}; accepted: {', '.join(accepted)}",
                 f"{PATH}.{key}",
             )
-    if value.get("frozen_layers_cfg"):
-        raise ConfigError(
-            "freezing layers for the first iterations (SwAV's prototypes) is not supported by optiplug's step; "
-            "remove it and freeze those parameters in your training loop",
-            f"{PATH}.frozen_layers_cfg",
-        )
     if "loss_scale" in value:
         check_loss_scale(value["loss_scale"], f"{PATH}.loss_scale")
     interval_key = "cumulative_iters" if hook in CUMULATIVE_HOOKS else "update_interval"
     steps = whole_number(value.get(interval_key, 1), f"{PATH}.{interval_key}")
     return read_grad_clip(value.get("grad_clip")), AccumulationConfig(steps, "iterations")
+
+
+def read_frozen_layers(value: Any, registry: RegistryView) -> list[FreezeConfig]:
+    """MMSelfSup's ``frozen_layers_cfg=dict(prototypes=5005)`` as the recipe's ``freeze``.
+
+    ``DistOptimizerHook`` / ``GradAccumFp16OptimizerHook`` set to None, before each update
+    while ``runner.iter < iters``, the gradient of every parameter whose name contains the
+    key: a ``name`` rule frozen until the schedules' step ``iters`` (MMCV's clock counts
+    iterations, the update's last one, as ``runner.iter``). A key matching no parameter
+    freezes nothing (a warning); ``iters`` of 0 freezes nothing.
+    """
+    frozen = value.get("frozen_layers_cfg") if isinstance(value, Mapping) else None
+    path = f"{PATH}.frozen_layers_cfg"
+    if frozen is None:
+        return []
+    if not isinstance(frozen, Mapping):
+        raise ConfigError(f"expected a dict of layer name -> frozen iterations, got {frozen!r}", path)
+    freezes = []
+    for key, iters in frozen.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"expected a layer name (a substring of parameter names), got {key!r}", path)
+        if is_whole(iters) and iters == 0:
+            continue
+        until = whole_number(iters, f"{path}.{key}")
+        match = structure_config(
+            {"kind": "name", "contains": key, "label": f"name contains {key!r}"}, RuleConfig, registry
+        )
+        freezes.append(FreezeConfig(match=match, until=until))
+    return freezes
 
 
 def _hook_type(value: Mapping[str, Any]) -> str | None:

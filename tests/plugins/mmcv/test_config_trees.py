@@ -26,7 +26,6 @@ PACKAGES = ("mmselfsup", "mmcls", "mmseg", "mmdet")
 DEFENDED = {
     "unknown optimizer": "an optimizer the framework registers itself and optiplug does not ship: import it first",
     "unknown policy": "an lr policy a framework registers itself (YOLOX and CosineAnnealingCooldown are read)",
-    "frozen_layers_cfg": "MMSelfSup's SwAV freezes the prototypes' gradients for some iterations: no step hook",
     "IterBasedRunner takes max_iters, not 'ipu": "IPU runners",
     "sets optimizer=dict(type=...), and this file": "a .py file without optimizer (kNN / feature extraction)",
 }

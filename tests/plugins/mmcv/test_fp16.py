@@ -14,24 +14,24 @@ import pytest
 import torch
 
 import optiplug
-from optiplug import ConfigError, OptiplugWarning
+from optiplug import ConfigError
 from optiplug_mmcv.fp16 import StaticGradScaler, grad_scaler
 
 CONFIGS = Path(__file__).parent / "configs"
 SGD = dict(type="SGD", lr=0.1, momentum=0.9)
 
 
-def test_fp16_top_level_reads_the_clip_and_warns_about_the_scaler():
-    with pytest.warns(OptiplugWarning, match=r"Fp16OptimizerHook: optiplug builds no loss scaler.*512\.0"):
-        recipe = optiplug.to_recipe(CONFIGS / "mmcls_fp16_static.py", steps_per_epoch=5)
+def test_fp16_top_level_reads_the_clip_and_the_static_loss_scale():
+    recipe = optiplug.to_recipe(CONFIGS / "mmcls_fp16_static.py", steps_per_epoch=5)
     assert recipe.clip is not None and recipe.clip.max_norm == 35.0
+    assert recipe.loss_scale == optiplug.LossScaleConfig(dynamic=False, init_scale=512.0)
     assert recipe.accumulation.steps == 1
 
 
 def test_mmselfsup_fp16_with_update_interval_accumulates():
-    with pytest.warns(OptiplugWarning, match="GradAccumFp16OptimizerHook"):
-        recipe = optiplug.to_recipe(CONFIGS / "mmselfsup_fp16_accum.py", steps_per_epoch=4)
+    recipe = optiplug.to_recipe(CONFIGS / "mmselfsup_fp16_accum.py", steps_per_epoch=4)
     assert recipe.accumulation.steps == 2
+    assert recipe.loss_scale == optiplug.LossScaleConfig(dynamic=False, init_scale=512.0)
 
 
 def test_scalers_as_mmcv_makes_them():
@@ -54,8 +54,7 @@ def test_scalers_as_mmcv_makes_them():
 
 def test_static_scale_through_built_step_skips_a_non_finite_step_and_keeps_its_scale(linear_model):
     config = CONFIGS / "mmcls_fp16_static.py"
-    with pytest.warns(OptiplugWarning):
-        built = optiplug.build(config, linear_model, steps_per_epoch=5)
+    built = optiplug.build(config, linear_model, steps_per_epoch=5)
     scaler = grad_scaler(config, device="cpu")
     x = torch.ones(1, 3)
     before = [p.detach().clone() for p in linear_model.parameters()]

@@ -185,7 +185,7 @@ def test_norm_type_inf_is_accepted():
             "did you mean 'update_interval'",
         ),
         (dict(update_interval=0), "optimizer_config.update_interval", "whole number > 0"),
-        (dict(frozen_layers_cfg=dict(prototypes=5005)), "optimizer_config.frozen_layers_cfg", "not supported"),
+        (dict(frozen_layers_cfg=dict(prototypes=0.5)), "optimizer_config.frozen_layers_cfg.prototypes", "whole number"),
         (dict(grad_clip=dict(norm_type=2)), "optimizer_config.grad_clip", "needs max_norm"),
         (
             dict(grad_clip=dict(max_norm=35, max_value=3)),
