@@ -1,4 +1,8 @@
-"""AmpOptimWrapper's loss scaling as a ``torch.amp.GradScaler`` for ``built.step(loss, scaler=...)``."""
+"""AmpOptimWrapper's loss scaling: the recipe's ``loss_scale`` (applied by ``built.step``), or a GradScaler.
+
+:func:`loss_scale_config` is what the dialect writes into the recipe; :func:`grad_scaler`,
+kept for code written before, makes the scaler to pass to ``built.step(loss, scaler=...)``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,39 @@ from typing import Any
 
 import torch
 
-from optiplug.plugin import ConfigError
+from optiplug.plugin import ConfigError, LossScaleConfig, RegistryView, did_you_mean, structure_config
+
+SCALER_ARGUMENTS = ("init_scale", "growth_factor", "backoff_factor", "growth_interval", "enabled")
+"""The arguments of ``torch.amp.GradScaler`` a dict ``loss_scale`` may hold."""
+PATH = "optim_wrapper.loss_scale"
+
+
+def loss_scale_config(optim_wrapper: Mapping[str, Any], registry: RegistryView) -> LossScaleConfig | None:
+    """The recipe's ``loss_scale`` for an ``optim_wrapper`` dict (None for a plain OptimWrapper).
+
+    As AmpOptimWrapper builds its scaler: ``'dynamic'`` (the default) torch's GradScaler
+    defaults, a float a static scale (``GradScaler(init_scale=s)``, ``update(s)`` every
+    step), a dict ``GradScaler(**loss_scale)``.
+    """
+    if optim_wrapper.get("type", "OptimWrapper") != "AmpOptimWrapper":
+        return None
+    loss_scale = optim_wrapper.get("loss_scale", "dynamic")
+    if loss_scale == "dynamic":
+        return LossScaleConfig()
+    if isinstance(loss_scale, float):
+        if not 0 < loss_scale < float("inf"):
+            raise ConfigError(f"a static loss scale must be a finite float > 0, got {loss_scale!r}", PATH)
+        return LossScaleConfig(dynamic=False, init_scale=loss_scale)
+    if isinstance(loss_scale, Mapping):
+        for key in loss_scale:
+            if key not in SCALER_ARGUMENTS:
+                raise ConfigError(
+                    f"GradScaler takes no {key!r}{did_you_mean(str(key), SCALER_ARGUMENTS)}; "
+                    f"accepted: {', '.join(SCALER_ARGUMENTS)}",
+                    f"{PATH}.{key}",
+                )
+        return structure_config(dict(loss_scale), LossScaleConfig, registry, PATH)
+    raise ConfigError(f"loss_scale must be a float, a dict or 'dynamic', got {loss_scale!r}", PATH)
 
 
 class StaticGradScaler(torch.amp.GradScaler):

@@ -42,6 +42,7 @@ from optiplug.plugin import (
     is_number,
     structure_config,
 )
+from optiplug_mmengine.amp import loss_scale_config
 from optiplug_mmengine.mmdet_layer_decay import CONSTRUCTOR as MMDET_CONSTRUCTOR
 from optiplug_mmengine.mmdet_layer_decay import KEYS as MMDET_KEYS
 from optiplug_mmengine.mmdet_layer_decay import MMDetLayerDecay, read_paramwise
@@ -124,6 +125,7 @@ def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
     schedules = read_param_scheduler(
         config.get("param_scheduler"), iter_based=max_iters is not None, epoch_length=context.steps_per_epoch
     )
+    loss_scale = loss_scale_config(wrapper, registry)
     if kind == "AmpOptimWrapper":
         _warn_amp(wrapper)
     clip = read_clip_grad(wrapper.get("clip_grad"))
@@ -140,6 +142,7 @@ def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
         schedules=schedules,
         clip=clip,
         accumulation=AccumulationConfig(steps, "iterations"),
+        loss_scale=loss_scale,
         run=RunConfig(num_epochs=max_epochs, total_steps=max_iters),
     )
 
@@ -449,14 +452,9 @@ def read_clip_grad(value: Any) -> ClipConfig | None:
 
 
 def _warn_amp(wrapper: Mapping[str, Any]) -> None:
-    loss_scale = wrapper.get("loss_scale", "dynamic")
-    if not (loss_scale == "dynamic" or isinstance(loss_scale, float | Mapping)):
-        raise ConfigError(
-            f"loss_scale must be a float, a dict or 'dynamic', got {loss_scale!r}", "optim_wrapper.loss_scale"
-        )
     warnings.warn(
-        "optim_wrapper: AmpOptimWrapper's autocast is your training loop's; its loss scaling is "
-        "optiplug_mmengine.grad_scaler(optim_wrapper) passed to built.step(loss, scaler=...)",
+        "optim_wrapper: AmpOptimWrapper's autocast is your training loop's (run the forward pass under "
+        "torch.autocast); its loss scaling is the recipe's loss_scale, which built.step(loss) applies",
         OptiplugWarning,
         stacklevel=2,
     )

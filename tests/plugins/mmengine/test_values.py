@@ -303,15 +303,16 @@ def test_cosine_annealing_weight_decay_is_mmengines_cosine_and_keeps_zero_decay_
 
 
 def test_amp_optim_wrapper_loss_scale_through_built_step() -> None:
-    """AmpOptimWrapper: a warning says where its loss scale goes; grad_scaler gives MMEngine's scaler."""
+    """AmpOptimWrapper: its loss scale is the recipe's (autocast is the loop's: warned); grad_scaler still works."""
     from optiplug_mmengine import grad_scaler
     from optiplug_mmengine.amp import StaticGradScaler
 
     wrapper = {"type": "AmpOptimWrapper", "optimizer": dict(SGD), "loss_scale": 512.0}
     config = {"optim_wrapper": wrapper, "train_cfg": {"type": "IterBasedTrainLoop", "max_iters": 4}}
     model = nn.Linear(3, 1)
-    with pytest.warns(optiplug.OptiplugWarning, match="grad_scaler"):
+    with pytest.warns(optiplug.OptiplugWarning, match="autocast.*recipe's loss_scale"):
         built = optiplug.build(config, model)
+    assert built.recipe.loss_scale == optiplug.LossScaleConfig(dynamic=False, init_scale=512.0)
     scaler = grad_scaler(wrapper, device="cpu")
     assert isinstance(scaler, StaticGradScaler)
     before = model.weight.detach().clone()
