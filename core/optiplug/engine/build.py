@@ -13,7 +13,7 @@ import attrs
 
 from optiplug.engine.binding import ScheduleBinder
 from optiplug.engine.built_result import Built, GroupSummary
-from optiplug.engine.compiling import check_tensor_options, prepare_compile
+from optiplug.engine.compiling import check_tensor_options, compile_path, prepare_compile
 from optiplug.engine.dialects import translate
 from optiplug.engine.freezing import plan_freezes
 from optiplug.engine.grouping import plan_groups
@@ -90,7 +90,7 @@ def build_recipe(
         optimizer = spec.wrap(optimizer, wrapper.params)
     compiling = resolve_compile(recipe, figures)
     if compiling:
-        optimizer = prepare_compile(optimizer, recipe, registry)
+        optimizer = prepare_compile(optimizer, recipe, registry, compile_path(figures))
     binder = ScheduleBinder(recipe.schedules, base, clock, registry)
     bindings = [
         b
@@ -98,7 +98,7 @@ def build_recipe(
         for b in binder.bind(i, optimizer.param_groups[i], plan.settings, plan.schedules)
     ]
     if compiling:
-        check_tensor_options(optimizer, bindings)
+        check_tensor_options(optimizer, bindings, compile_path(figures))
     record = record_of(unstructure_recipe(recipe, registry), length.batches_per_epoch, length.total_batches, registry)
     check_policy(record, bindings)
     scheduler = OptiplugScheduler(
