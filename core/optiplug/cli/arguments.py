@@ -26,12 +26,13 @@ def run_figures(args: argparse.Namespace) -> RunConfig:
     """The run figures the command line gives (None where an option is absent)."""
     from optiplug.engine.run_figures import given_figures
 
-    return given_figures(
+    figures = given_figures(
         steps_per_epoch=args.steps_per_epoch,
         num_epochs=args.epochs,
         batch_size_per_device=args.batch_size,
         world_size=args.world_size,
     )
+    return attrs.evolve(figures, compile=getattr(args, "compile", None))
 
 
 def no_figures() -> RunConfig:

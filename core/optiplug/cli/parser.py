@@ -79,6 +79,12 @@ def add_run_options(sub: argparse.ArgumentParser) -> None:
     run.add_argument("--epochs", type=positive_int, metavar="N", help="number of epochs")
     run.add_argument("--batch-size", type=positive_int, metavar="N", help="samples per device per step (lr scaling)")
     run.add_argument("--world-size", type=positive_int, metavar="N", help="number of devices (lr scaling)")
+    run.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="scheduled options as 0-dim tensors, for torch.compile of the step (the recipe's run.compile)",
+    )
     run.add_argument("--dialect", metavar="D", help="force the config dialect: canonical, vissl, mmcv, ...")
 
 

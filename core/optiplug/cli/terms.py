@@ -35,6 +35,7 @@ _ARGUMENT_PATH = re.compile(rf"build\(({_NAME})=\.\.\.\): \1 ")
 def in_cli_terms(message: str) -> str:
     """``message`` with every ``build()`` run argument it asks for named as its ``optiplug`` flag."""
     message = _ARGUMENT_PATH.sub(lambda m: f"{BUILD_ARGUMENT_FLAGS[m.group(1)]}: ", message)
+    message = message.replace("build(compile=...)", "--compile")
     message = _BOTH_SPELLED.sub("", message)
     message = _KEYWORD.sub(lambda m: f"{BUILD_ARGUMENT_FLAGS[m.group(1)]} N", message)
     return _ASKED.sub(lambda m: f"{m.group(1)} {_flags(m.group(2))}", message)
