@@ -105,6 +105,12 @@ class Retensor:
             for option in self.options:
                 if option in group:
                     group[option] = as_tensor(group[option], device)
+            if self.flags.get("capturable"):
+                # torch kept the step counts of a non-capturable state on the CPU; capturable kernels want them here
+                for p in group["params"]:
+                    step = optimizer.state.get(p, {}).get("step")
+                    if isinstance(step, torch.Tensor) and step.device != p.device:
+                        optimizer.state[p]["step"] = step.to(device=p.device, dtype=torch.float32)
 
 
 def tensor_options(optimizer: Optimizer) -> tuple[str, ...]:

@@ -332,3 +332,46 @@ def test_an_eager_runs_checkpoint_resumes_compiled_with_tensor_options_and_no_re
     assert backend.graphs <= 2
     for a, b in zip(net.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)  # fused eager vs the compiled loop
+
+
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("device", DEVICES)
+def test_on_each_device_the_compiled_step_compiles_once_and_matches_the_float_path(device):
+    """On CUDA: capturable foreach kernels and float32 tensors on the device (bench/gpu_check.py runs this)."""
+    steps = 30
+    net, reference = model().to(device), model().to(device)
+    built = optiplug.build(recipe(compile=True), net, steps_per_epoch=steps, num_epochs=1)
+    group = built.optimizer.param_groups[0]
+    assert group["lr"].device.type == device and group["betas"][0].device.type == device
+    assert group["lr"].dtype == (torch.float64 if device == "cpu" else torch.float32)
+    assert group.get("capturable") is (device == "cuda")
+    backend = CountingBackend()
+    step = torch.compile(built.optimizer.step, backend=backend)
+    for k in range(steps):
+        gradients(net, k)
+        step()
+        built.scheduler.step()
+    assert backend.graphs <= 2
+    float_reference("AdamW", reference, steps)
+    for mine, theirs in zip(net.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_a_loaded_state_gets_tensors_and_step_counts_on_the_parameters_device():
+    """The load post-hook under capturable: options and torch's CPU-kept step counts moved to the parameters' device.
+
+    The parameters are on the meta device here (no GPU needed): what the hook does is the same.
+    """
+    from optiplug_compile.tensors import Retensor
+
+    p = torch.nn.Parameter(torch.zeros(2, device="meta"))
+    optimizer = torch.optim.AdamW([p], lr=0.1)
+    optimizer.state[p] = {"step": torch.tensor(3.0), "exp_avg": torch.zeros(2, device="meta")}
+    Retensor(("lr", "betas"), {"capturable": True, "fused": False})(optimizer)
+    group = optimizer.param_groups[0]
+    assert group["capturable"] is True and group["lr"].device.type == "meta"
+    assert all(b.device.type == "meta" for b in group["betas"])
+    assert optimizer.state[p]["step"].device.type == "meta" and optimizer.state[p]["step"].dtype == torch.float32
