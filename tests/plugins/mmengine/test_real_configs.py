@@ -38,3 +38,14 @@ def test_a_real_config_gives_mmengines_values_at_every_iteration(name: str) -> N
     assert [rule.kind for rule in recipe.rules] == [SAMPLE[name]]
     reference = mmengine_config(path)
     assert first_difference(path, reference, epoch_length=2) is None
+
+
+def test_the_comparison_sees_a_difference() -> None:
+    """The sweep's check fails where MMEngine's run differs: a milestone moved by one epoch."""
+    path = CONFIGS / "mmdet/detr/detr_r50_8xb2-150e_coco.py"
+    reference = mmengine_config(path)
+    scheduler = reference["param_scheduler"][0]
+    assert scheduler["type"] == "MultiStepLR"
+    scheduler["milestones"] = [m + 1 for m in scheduler["milestones"]]
+    difference = first_difference(path, reference, epoch_length=1)
+    assert difference is not None and "iteration 100, " in difference and ", lr: MMEngine " in difference
