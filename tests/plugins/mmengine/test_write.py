@@ -176,6 +176,30 @@ def test_real_mmdet_configs_with_their_bases_round_trip(name: str, tmp_path: Pat
     assert first_difference(path, mmengine_config(source), epoch_length=2) is None
 
 
+def test_the_python_text_reads_back_the_same_in_mmengine_and_optiplug(tmp_path: Path) -> None:
+    """Infinity, keys that are no identifiers and nested lists survive MMEngine's reader and optiplug's."""
+    config = {
+        "optim_wrapper": {
+            "optimizer": dict(test_values.SGD),
+            "clip_grad": {"max_norm": 2.0, "norm_type": "inf"},
+            "paramwise_cfg": {"custom_keys": {"backbone.0": {"lr_mult": 0.5}, "class": {"decay_mult": 0.0}}},
+        },
+        "param_scheduler": [{"type": "MultiStepLR", "milestones": [1, 2], "gamma": 0.5}],
+        "train_cfg": {"max_epochs": 3},
+    }
+    path = written_file(config, tmp_path)
+    text = path.read_text()
+    assert "norm_type=float('inf')" in text and "{'backbone.0': dict(lr_mult=0.5), 'class': " in text
+    written = read_by_mmengine(path)
+    assert written["optim_wrapper"]["clip_grad"] == {"max_norm": 2.0, "norm_type": float("inf")}
+    assert written["optim_wrapper"]["paramwise_cfg"]["custom_keys"]["class"] == {"decay_mult": 0.0}
+    assert optiplug.to_recipe(path, steps_per_epoch=L).clip.norm_type == float("inf")
+    assert (
+        differences(optiplug.build(config, Net(), steps_per_epoch=L), optiplug.build(path, Net(), steps_per_epoch=L))
+        == []
+    )
+
+
 # ----------------------------------------------------------------------------- MMCV 1.x -> MMEngine
 
 SGD = {"type": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
