@@ -271,9 +271,10 @@ class LARC(Optimizer):
                     return False
                 buffers, fresh = None, []
                 if group["momentum"] != 0:
-                    buffers = [inner.state.get(p, {}).get("momentum_buffer") for p in members]
+                    buffers = [state.get("momentum_buffer") for state in part.states(inner.state, members)]
                     fresh = [u for u, b in enumerate(buffers) if b is None]
-                    if not all(b.is_contiguous() for b in buffers if b is not None):
+                    kept = [b for b in buffers if b is not None] if fresh else buffers
+                    if not all(map(torch.Tensor.is_contiguous, kept)):  # type: ignore[arg-type]
                         return False
                 plan.append((group, part, members, member_grads, buffers, fresh))
         for group, part, members, member_grads, buffers, fresh in plan:

@@ -151,7 +151,7 @@ class LARS(PackedOptimizer):
                 local = param_norm * eta / (grad_norm + param_norm * weight_decay + eps)
             return local * lr, weight_decay
 
-        buffers, fresh = self._state_buffers(members, "momentum_buffer") if momentum != 0 else (None, [])
+        buffers, fresh = self._state_buffers(members, "momentum_buffer", part) if momentum != 0 else (None, [])
         if buffers is not None and not all(map(torch.Tensor.is_contiguous, buffers)):
             for unit in fresh:
                 del self.state[members[unit]]["momentum_buffer"]

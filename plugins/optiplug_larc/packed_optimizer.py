@@ -81,8 +81,21 @@ class PackedOptimizer(Optimizer):
         keys = [[(kind, position) for position in order] for kind in range(len(norms))]
         return global_norms(norms, [self._over] * len(norms), keys)
 
-    def _state_buffers(self, members: list[torch.Tensor], key: str) -> tuple[list[torch.Tensor], list[int]]:
-        """Each member's ``state[key]`` (made as zeros where missing), and the units that were missing."""
+    def _state_buffers(
+        self, members: list[torch.Tensor], key: str, part: Part | None = None
+    ) -> tuple[list[torch.Tensor], list[int]]:
+        """Each member's ``state[key]`` (made as zeros where missing), and the units that were missing.
+
+        With ``part`` (the members' part) and plain tensors, the state dicts are looked up
+        through :meth:`Part.states`.
+        """
+        if part is not None and not self._originals:
+            states = part.states(self.state, members)
+            found: list[Any] = [state.get(key) for state in states]
+            missing = [unit for unit, buffer in enumerate(found) if buffer is None]
+            for unit in missing:
+                found[unit] = states[unit][key] = torch.zeros_like(members[unit], memory_format=torch.preserve_format)
+            return found, missing
         buffers, fresh = [], []
         for unit, param in enumerate(members):
             original = self._originals.get(id(param), param)

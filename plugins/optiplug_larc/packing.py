@@ -18,7 +18,9 @@ singles), computed on the device, so no value ever has to travel to the host.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, TypeVar, cast
 
@@ -113,6 +115,27 @@ class Part:
         if self.blocks:
             rows = self.memo(("rows", name), lambda: [row for b in self.blocks for row in b.rows(name)])
             torch._foreach_copy_(members[: self.rows_in_blocks], rows)
+
+    def states(self, state: Any, members: list[Any]) -> list[dict[str, Any]]:
+        """``[state[p] for p in members]``: each member's own state dict, made where missing.
+
+        Looking up a tensor key costs a Python ``__hash__`` per tensor; the list is kept
+        while the optimizer's ``state`` mapping is the same object with the same size
+        and the members are the same objects (``load_state_dict`` makes a new mapping,
+        a new parameter changes the size).
+        """
+        cached = self._memo.get("states")
+        if (
+            cached is not None
+            and cached[0] is state
+            and cached[1] == len(state)
+            and len(cached[2]) == len(members)
+            and all(map(operator.is_, cached[2], members))
+        ):
+            return cached[3]  # type: ignore[no-any-return]
+        dicts = list(map(state.__getitem__, members))
+        self._memo["states"] = (state, len(state), list(members), dicts)
+        return dicts
 
     def memo(self, key: Any, make: Callable[[], Any]) -> Any:
         """A value that depends only on the layout (a per-unit mask, ...), made once."""
@@ -237,7 +260,7 @@ def pointers(tensors: Sequence[torch.Tensor]) -> list[Any]:
 def with_grads(params: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The params that have a gradient, and those gradients (each ``.grad`` read once)."""
     grads = [p.grad for p in params]
-    if any(g is None for g in grads):
+    if not all(map(operator.is_not, grads, repeat(None))):
         params = [p for p, g in zip(params, grads, strict=True) if g is not None]
         grads = [g for g in grads if g is not None]
     return list(params), cast(list[torch.Tensor], grads)

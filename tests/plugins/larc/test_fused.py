@@ -8,6 +8,8 @@ differs: the gradients. float32 over several steps: within 1e-5 relative, 1e-6 a
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -267,3 +269,45 @@ def test_lars_fused_from_a_recipe_and_its_error(fused_calls):
     assert "fused" in str(error.value) and "true or false" in str(error.value)
     with pytest.raises(optiplug.ConfigError, match=r"param_groups\[1\]\.fused"):
         LARS(make()[:1], lr=0.1).add_param_group({"params": make()[1:2], "fused": 1})
+
+
+def test_fused_path_follows_a_loaded_or_cleared_state():
+    """The per-part cache of state dicts must notice load_state_dict and a cleared state."""
+
+    def larc(params: list[torch.nn.Parameter]) -> LARC:
+        return LARC(torch.optim.SGD(groups(params), lr=0.1, momentum=0.9, fused=True), trust_coefficient=0.001)
+
+    first, second = make(), make()
+    a, b = larc(first), larc(second)
+    for step in range(2):
+        set_grads(first, step)
+        a.step()
+    with torch.no_grad():
+        for p, q in zip(first, second, strict=True):
+            q.copy_(p)
+    set_grads(second, 0)
+    b.step()  # b's cache now holds its own (different) buffers
+    with torch.no_grad():
+        for p, q in zip(first, second, strict=True):
+            q.copy_(p)
+    b.load_state_dict(copy.deepcopy(a.state_dict()))  # load_state_dict keeps the very tensors it is given
+    set_grads(first, 2)
+    set_grads(second, 2)
+    a.step()
+    b.step()
+    for p, q in zip(first, second, strict=True):
+        torch.testing.assert_close(q, p, rtol=0, atol=0)
+        torch.testing.assert_close(b.state[q]["momentum_buffer"], a.state[p]["momentum_buffer"], rtol=0, atol=0)
+    # a cleared state restarts momentum: the same as a new optimizer's first step
+    fresh = make()
+    with torch.no_grad():
+        for p, q in zip(first, fresh, strict=True):
+            q.copy_(p)
+    a.optimizer.state.clear()
+    c = larc(fresh)
+    set_grads(first, 3)
+    set_grads(fresh, 3)
+    a.step()
+    c.step()
+    for p, q in zip(first, fresh, strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
