@@ -236,3 +236,18 @@ def test_arguments_mmengine_refuses_are_refused_at_their_key(entry, path, words)
     with pytest.raises(ConfigError, match=words) as caught:
         optiplug.build(config([{**PLATEAU, **entry}]), model(), steps_per_epoch=EPOCH)
     assert caught.value.path == path
+
+
+def test_rescaled_onto_a_shorter_run_the_chain_keeps_every_reduction_taken():
+    net = model()
+    long = optiplug.build(config([{**PLATEAU, "patience": 0}], epochs=12), net, steps_per_epoch=EPOCH)
+    optiplug_run(long, net, [{"loss": 1.0}] * 8, 8 * EPOCH)  # reductions after epochs 2 to 8
+    reduced = per_parameter(net, long.optimizer, "lr")
+    assert reduced[0] == 0.1 * 0.5**7
+    short = optiplug.build(config([{**PLATEAU, "patience": 0}], epochs=6), net, steps_per_epoch=EPOCH)
+    with pytest.warns(optiplug.OptiplugWarning):
+        short.load_state_dict(long.state_dict(), resume="rescale")  # iteration 32 of 48 is 16 of 24
+    assert short.scheduler.last_epoch == 16
+    assert per_parameter(net, short.optimizer, "lr") == reduced
+    (state,) = short.scheduler.state_dict()["metric_states"]
+    assert [at for at, _ in state["reductions"]] == [8, 12, 16, 16, 16, 16, 16]
