@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -201,7 +202,10 @@ def compiled_step(check: Check, sizes: dict[str, list[tuple[int, ...]]], rounds:
             compiled = torch.compile(mine.optimizer.step, backend=backend)
 
             def step_compiled() -> None:
-                compiled()
+                with warnings.catch_warnings():
+                    # torch.compile's tracer touches torch.jit internals that warn of their deprecation (torch 2.13)
+                    warnings.filterwarnings("ignore", ".*torch.jit.*is deprecated", DeprecationWarning)
+                    compiled()
                 mine.scheduler.step()
 
             def step_eager() -> None:
