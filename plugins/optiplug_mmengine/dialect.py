@@ -123,7 +123,10 @@ def translate(config: Mapping[str, Any], context: DialectContext) -> Recipe:
         rules = [_scaled_rule(rule, scale) for rule in rules]
     max_epochs, max_iters = read_train_cfg(config.get("train_cfg"), context)
     schedules = read_param_scheduler(
-        config.get("param_scheduler"), iter_based=max_iters is not None, epoch_length=context.steps_per_epoch
+        config.get("param_scheduler"),
+        iter_based=max_iters is not None,
+        epoch_length=context.steps_per_epoch,
+        loop=(max_epochs, max_iters),
     )
     loss_scale = loss_scale_config(wrapper, registry)
     if kind == "AmpOptimWrapper":
@@ -342,12 +345,15 @@ def read_train_cfg(value: Any, context: DialectContext) -> tuple[int | None, int
     return (context.num_epochs or length), None
 
 
-def read_param_scheduler(value: Any, *, iter_based: bool, epoch_length: int | None) -> dict[str, ScheduleConfig]:
+def read_param_scheduler(
+    value: Any, *, iter_based: bool, epoch_length: int | None, loop: tuple[int | None, int | None] = (None, None)
+) -> dict[str, ScheduleConfig]:
     """``param_scheduler`` as one ``mmengine`` schedule per option, each a chain in the config's order.
 
     A missing ``end`` is the train loop's end (filled when the schedule is built), except
     for a converted by-epoch scheduler in an IterBasedTrainLoop: there MMEngine's runner
-    sets it to the loop's ``max_epochs``, which is 1.
+    sets it to the loop's ``max_epochs``, which is 1. ``loop`` is the train loop's
+    ``(max_epochs, max_iters)``: a scheduler that begins where the filled end is, MMEngine refuses.
     """
     path = "param_scheduler"
     if value is None:
@@ -375,10 +381,32 @@ def read_param_scheduler(value: Any, *, iter_based: bool, epoch_length: int | No
         if iter_based and entry.get("by_epoch", True) and "end" not in entry:
             entry["end"] = 1  # MMEngine's runner: an IterBasedTrainLoop's max_epochs is 1
         parse_scheduler(entry, where)
+        _check_filled_end(entry, where, loop, epoch_length)
         chains.setdefault(option, []).append(entry)
     return {
         option: ScheduleConfig("mmengine", _params(entries, iter_based), "step") for option, entries in chains.items()
     }
+
+
+def _check_filled_end(
+    entry: Mapping[str, Any], where: str, loop: tuple[int | None, int | None], epoch_length: int | None
+) -> None:
+    """MMEngine's runner sets a missing end to the loop's; at or before ``begin`` its scheduler raises ValueError."""
+    max_epochs, max_iters = loop
+    if "end" in entry:
+        return
+    end, unit = max_epochs, "epochs"
+    if not entry.get("by_epoch", True):
+        end, unit = max_iters, "iterations"
+        if max_iters is None and max_epochs and epoch_length:
+            end, unit = max_epochs * epoch_length, f"iterations ({max_epochs} epochs of steps_per_epoch={epoch_length})"
+    begin = entry.get("begin", 0)
+    if end is not None and is_number(begin) and not isinstance(begin, str) and begin >= end:
+        raise ConfigError(
+            f"begins at {begin}, and its end, not given, is the train loop's: {end} {unit}; MMEngine raises 'end "
+            "should be larger than begin' (is steps_per_epoch the real len(train_dataloader)?)",
+            f"{where}.begin",
+        )
 
 
 def _params(entries: list[dict[str, Any]], iter_based: bool = False) -> Any:
