@@ -1,8 +1,12 @@
 """The LARS optimizers against torch SGD (foreach and fused) and against timm's foreach ``Lars``.
 
-Run: ``python bench/bench_lars.py``. Both LARS take their trust ratios from two norms
-per tensor, yet a step should cost about what one SGD step does: they stack small
-tensors and use multi-tensor kernels, with no host sync. Against fused SGD the goal is
+Run: ``python bench/bench_lars.py`` (``--threads 2``: only the rows against fused SGD and
+timm, with 2 threads, wall clock of the fastest rounds; by default they run with 1 and with 2 threads). Against
+fused SGD and timm, LARS runs with ``fused: true`` (its CPU path through torch's fused
+SGD kernel).
+Both LARS take their trust ratios from two norms per tensor, yet a step should cost about
+what one SGD step does: they stack small tensors and use multi-tensor kernels (on the
+CPU in float32, torch's fused SGD kernel), with no host sync on a GPU. Against fused SGD the goal is
 1.6 (fused SGD's traffic plus one more read of each param and grad for the norms), on
 500 tensors x 1024 and on ResNet-50's shapes, and ahead of timm's ``Lars`` (foreach).
 
@@ -24,13 +28,29 @@ import torch
 import optiplug
 
 try:
-    from bench._shapes import resnet50_shapes
-    from bench._timing import compare, figure, print_row, setup_threads
-    from bench.bench_larc import FUSED_TARGET, clone, fused_sgd, named_params, sgd_optimizer
+    from bench._timing import compare, figure, setup_threads
+    from bench.bench_larc import (
+        FUSED_TARGET,
+        clone,
+        compare_at,
+        fused_rows,
+        fused_sgd,
+        main,
+        sgd_optimizer,
+        shapes,
+    )
 except ImportError:  # run as a script from bench/
-    from _shapes import resnet50_shapes  # type: ignore[no-redef]
-    from _timing import compare, figure, print_row, setup_threads  # type: ignore[no-redef]
-    from bench_larc import FUSED_TARGET, clone, fused_sgd, named_params, sgd_optimizer  # type: ignore[no-redef]
+    from _timing import compare, figure, setup_threads  # type: ignore[no-redef]
+    from bench_larc import (  # type: ignore[no-redef]
+        FUSED_TARGET,
+        clone,
+        compare_at,
+        fused_rows,
+        fused_sgd,
+        main,
+        sgd_optimizer,
+        shapes,
+    )
 
 OPTIONS = {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
 
@@ -55,38 +75,43 @@ def timm_lars() -> type[torch.optim.Optimizer] | None:
     return importlib.import_module("_timm_optim.lars").Lars  # type: ignore[no-any-return]
 
 
-def run() -> list[dict[str, Any]]:
-    """Measure every figure; returns one row per figure (see ``_timing.figure``)."""
+def run(threads: tuple[int, ...] = (1, 2), fused_only: bool = False) -> list[dict[str, Any]]:
+    """Measure every figure; returns one row per figure (see ``_timing.figure``).
+
+    The rows against fused SGD and timm run at each of ``threads``; the others on one thread.
+    """
     setup_threads()
-    small = named_params([(1024,)] * 500)
+    both = shapes()
+    small = both["500 x 1024"]
     rows = []
-    for name, label in (("LARS", "MMSelfSup LARS"), ("vissl_lars", "VISSL lars")):
-        ours = built(name, clone(small))
-        measured = compare(ours.step, sgd_optimizer(clone(small)).step)
-        rows.append(figure(f"{label} vs SGD foreach, 500 x 1024", measured, 1.3))
+    if not fused_only:
+        for name, label in (("LARS", "MMSelfSup LARS"), ("vissl_lars", "VISSL lars")):
+            ours = built(name, clone(small))
+            measured = compare(ours.step, sgd_optimizer(clone(small)).step)
+            rows.append(figure(f"{label} vs SGD foreach, 500 x 1024", measured, 1.3))
     timm = timm_lars()
     if timm is None:
         print("timm is not installed: the rows against timm's Lars are left out")
-    big = named_params(resnet50_shapes())
-    for label, params, sizes in (("500 x 1024", small, {}), ("ResNet-50 shapes", big, {"rounds": 11, "steps": 2})):
-        ours = built("LARS", clone(params))
-        measured = compare(ours.step, fused_sgd(clone(params)).step, **sizes)
-        rows.append(figure(f"MMSelfSup LARS vs SGD fused, {label}", measured, FUSED_TARGET))
+
+    def against_fused(
+        threads: int, name: str, params: list[tuple[str, torch.nn.Parameter]], sizes: dict[str, int]
+    ) -> list[dict[str, Any]]:
+        ours = built("LARS", clone(params), fused=True)
+        measured = compare_at(threads, ours.step, fused_sgd(clone(params)).step, **sizes)
+        rows = [figure(f"MMSelfSup LARS fused vs SGD fused, {name}", measured, FUSED_TARGET)]
         if timm is not None:
             theirs = timm([p for _, p in clone(params)], foreach=True, **OPTIONS)
-            rows.append(
-                figure(
-                    f"timm Lars (foreach) vs SGD fused, {label}",
-                    compare(theirs.step, fused_sgd(clone(params)).step, **sizes),
-                    float("inf"),
-                )
-            )
-            rows.append(
-                figure(f"MMSelfSup LARS vs timm Lars (foreach), {label}", compare(ours.step, theirs.step, **sizes), 1.0)
-            )
+            measured = compare_at(threads, theirs.step, fused_sgd(clone(params)).step, **sizes)
+            rows.append(figure(f"timm Lars (foreach) vs SGD fused, {name}", measured, float("inf")))
+            measured = compare_at(threads, ours.step, theirs.step, **sizes)
+            rows.append(figure(f"MMSelfSup LARS fused vs timm Lars (foreach), {name}", measured, 1.0))
+        return rows
+
+    for count in threads:
+        rows.extend(fused_rows(count, both, against_fused, floor=False))
+    torch.set_num_threads(1)
     return rows
 
 
 if __name__ == "__main__":
-    for row in run():
-        print_row(row)
+    main(run)
