@@ -3,7 +3,9 @@
 Provides the wrapper ``larc`` (apex's LARC: clip or scale mode, zero-norm parameters
 skipped, optional all-reduced norms) and the optimizers ``LARS`` (MMSelfSup's, with the
 ``lars_exclude`` group key) and ``vissl_lars`` (VISSL's / Barlow Twins'). All of them
-compute norms and trust ratios with multi-tensor kernels and no host synchronisation.
+compute norms and trust ratios with multi-tensor kernels and no host synchronisation;
+on the CPU, LARC around ``SGD(fused=True)`` and ``LARS(fused=True)`` step through
+torch's fused SGD kernel instead (module ``fused``).
 """
 
 from __future__ import annotations

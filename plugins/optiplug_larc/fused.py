@@ -64,14 +64,19 @@ def _probe() -> bool:
 def usable(part: Part, members: Tensors, grads: Tensors, nesterov: bool) -> bool:
     """Whether a part's tensors can take the fused path: plain, contiguous float32 CPU tensors, no nesterov.
 
-    Stacked gradients need not be contiguous (their stacked copy is); the other
-    tensors are handed to the kernel as they are.
+    Stacked gradients need not be contiguous (their stacked copy is); the parameters
+    and the other gradients are handed to the kernel as they are. Checked at every
+    step: ``p.data = p.data.t()`` keeps the storage, and so the layout.
     """
     if nesterov or not part.foreach or part.device.type != "cpu" or members[0].dtype != torch.float32:
         return False
     singles = grads[part.rows_in_blocks :]
-    contiguous = part.memo("contiguous", lambda: all(map(torch.Tensor.is_contiguous, members)))
-    return contiguous and all(map(torch.Tensor.is_contiguous, singles)) and available()
+    return (
+        all(map(torch.Tensor.is_contiguous, members))
+        and all(map(torch.Tensor.is_contiguous, singles))
+        and all(g.dtype == torch.float32 for g in singles)
+        and available()
+    )
 
 
 def step(

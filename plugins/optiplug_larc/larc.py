@@ -10,6 +10,10 @@ and the inner step runs with every group's ``weight_decay`` set to 0 (restored a
 A parameter whose weight norm or gradient norm is 0 gets neither the scaling nor the
 weight decay in that step (apex's rule). Norms are computed with multi-tensor kernels
 and every decision is made on the device: one step costs no host synchronisation.
+
+Around a plain ``torch.optim.SGD(fused=True)`` on the CPU (float32), LARC steps the
+parameters itself through torch's fused SGD kernel with the trust ratio folded in, one
+pass per tensor, and leaves ``p.grad`` as it was (see :mod:`optiplug_larc.fused`).
 """
 
 from __future__ import annotations

@@ -311,3 +311,28 @@ def test_fused_path_follows_a_loaded_or_cleared_state():
     c.step()
     for p, q in zip(first, fresh, strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_a_parameter_made_non_contiguous_between_steps_leaves_the_fused_path(fused_calls):
+    """``p.data = p.data.t()`` of a square matrix keeps storage and shape (and the layout): checked at every step."""
+
+    def square_and_small() -> list[torch.nn.Parameter]:
+        torch.manual_seed(1)
+        return [torch.nn.Parameter(torch.randn(shape)) for shape in [(70, 70), (8, 4), (8, 4), (16,)]]
+
+    ours, ref = square_and_small(), square_and_small()
+    lars = LARS(ours, lr=0.5, momentum=0.9, weight_decay=1e-2, fused=True)
+    ref_groups = [{"params": ref, "lr": 0.5, "momentum": 0.9, "dampening": 0.0, "weight_decay": 1e-2, "eta": 0.001}]
+    state: dict = {}
+    for step in range(3):
+        if step == 1:
+            for params in (ours, ref):
+                params[0].data = params[0].data.t()
+            fused_calls.clear()
+        set_grads(ours, step, late=False)
+        set_grads(ref, step, late=False)
+        lars.step()
+        mmselfsup_step(ref_groups, state, eps=1e-8)
+    assert not ours[0].is_contiguous() and fused_calls == []  # the whole part left the fused path
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, **CLOSE)
