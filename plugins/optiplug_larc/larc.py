@@ -251,6 +251,8 @@ class LARC(Optimizer):
         for group in inner.param_groups:
             if not group.get("fused") or group.get("maximize") or group.get("differentiable") or group["nesterov"]:
                 return False
+            if group["params"] and group["params"][0].device.type != "cpu":  # CPU only: saves a look on GPUs
+                return False
             if any(isinstance(group.get(key), torch.Tensor) for key in ("lr", "weight_decay", "momentum", "dampening")):
                 return False
         return True
