@@ -39,6 +39,7 @@ from optiplug.plugin import (
     Clock,
     ConfigError,
     DialectContext,
+    LossScaleConfig,
     Recipe,
     RegistryView,
     RuleConfig,
@@ -72,8 +73,18 @@ def write(recipe: Recipe, context: DialectContext) -> dict[str, Any]:
             "this recipe cannot be written as an MMEngine config",
             "wrappers[0]",
         )
+    if recipe.freeze:
+        raise ConfigError(
+            "MMEngine's optim_wrapper cannot hold parameters out of the first updates (it has no frozen_layers_cfg); "
+            "this recipe cannot be written as an MMEngine config",
+            "freeze[0]",
+        )
     optimizer = _optimizer(recipe, registry)
     wrapper: dict[str, Any] = {"type": "OptimWrapper", "optimizer": optimizer}
+    loss_scale = _loss_scale(recipe)
+    if loss_scale is not None:
+        wrapper["type"] = "AmpOptimWrapper"
+        wrapper["loss_scale"] = loss_scale
     constructor, paramwise = _paramwise(recipe.rules, optimizer, registry)
     if constructor != DEFAULT:
         wrapper["constructor"] = constructor
@@ -116,6 +127,21 @@ def _optimizer(recipe: Recipe, registry: RegistryView) -> dict[str, Any]:
             "optimizer.name",
         )
     return {"type": spec.name, **recipe.optimizer.kwargs}
+
+
+def _loss_scale(recipe: Recipe) -> str | float | dict[str, Any] | None:
+    """AmpOptimWrapper's ``loss_scale`` for the recipe's (None: a plain OptimWrapper)."""
+    scale = recipe.loss_scale
+    if scale is None or not scale.enabled:
+        return None
+    if not scale.dynamic:
+        return float(scale.init_scale)
+    arguments = {
+        key: getattr(scale, key)
+        for key in ("init_scale", "growth_factor", "backoff_factor", "growth_interval")
+        if getattr(scale, key) != getattr(LossScaleConfig(), key)
+    }
+    return dict(arguments) if arguments else "dynamic"
 
 
 def _clip(recipe: Recipe) -> dict[str, Any] | None:
