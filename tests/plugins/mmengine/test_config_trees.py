@@ -371,7 +371,7 @@ def test_every_config_builds_with_mmengines_values_or_is_refused_for_a_defended_
         compared[key] = difference = first_difference(path, reference, epoch_length)
         counts["compared with MMEngine"] += 1
         total = iterations_of(reference, epoch_length)
-        how = f"{total} iterations" + (f", every {max(1, total // LONG)}th on TinyModel" if total > LONG else "")
+        how = f"{total} iterations" + (f", on TinyModel, 1 in {max(1, total // LONG)}" if total > LONG else "")
         print(f"compared {path.relative_to(tree)} ({how}) in {time.perf_counter() - started:.1f} s", flush=True)
         if difference is not None:
             differences.append(f"{path.relative_to(tree)}: {difference}")
