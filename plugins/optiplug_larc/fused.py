@@ -103,8 +103,9 @@ def step(
     no norm is taken.
     """
     fresh_units = set(fresh)
-    if not norms:
+    if not norms:  # the stacked members' own gradients go to the kernel too
         scale, weight_decay = single_coefficients(0.0, 0.0)
+        grads = [g if g.is_contiguous() and g.dtype == torch.float32 else g.float().contiguous() for g in grads]
         _update(members, grads, buffers, fresh_units, range(part.size), scale, weight_decay, lr, momentum, dampening)
         return
     if part.blocks:

@@ -336,3 +336,21 @@ def test_a_parameter_made_non_contiguous_between_steps_leaves_the_fused_path(fus
     assert not ours[0].is_contiguous() and fused_calls == []  # the whole part left the fused path
     for a, b in zip(ours, ref, strict=True):
         torch.testing.assert_close(a, b, **CLOSE)
+
+
+def test_an_excluded_group_with_non_contiguous_small_gradients(fused_calls):
+    """Without norms the stacked members' own gradients go to the kernel: made contiguous first."""
+
+    def run(fused: bool) -> list[torch.nn.Parameter]:
+        torch.manual_seed(0)
+        params = [torch.nn.Parameter(torch.randn(8, 4)) for _ in range(3)]
+        lars = LARS([{"params": params, "lars_exclude": True}], lr=0.5, momentum=0.9, weight_decay=1e-2, fused=fused)
+        for _ in range(3):
+            for p in params:
+                p.grad = torch.randn(4, 8).t()  # non-contiguous
+            lars.step()
+        return params
+
+    for a, b in zip(run(True), run(False), strict=True):
+        torch.testing.assert_close(a, b, **CLOSE)
+    assert fused_calls
