@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import torch
 from torch import nn
 
 mmengine_optim = pytest.importorskip("mmengine.optim", reason="mmengine is not installed (pip install mmengine)")
@@ -29,13 +30,27 @@ def run_mmengine(
     ]
 
 
+def cpu_optim_wrapper(optim_wrapper: dict[str, Any]) -> dict[str, Any]:
+    """``optim_wrapper`` as MMEngine builds it on this machine, for comparing the scheduled options.
+
+    MMEngine's AmpOptimWrapper asserts a GPU; its loss scale changes no lr, momentum or
+    weight decay, so without one the same optimizer is built in a plain OptimWrapper.
+    """
+    wrapper = copy.deepcopy(optim_wrapper)
+    if wrapper.get("type") == "AmpOptimWrapper" and not torch.cuda.is_available():
+        wrapper["type"] = "OptimWrapper"
+        wrapper.pop("loss_scale", None)
+        wrapper.pop("dtype", None)
+    return wrapper
+
+
 def iterate_mmengine(
     config: dict[str, Any], model: nn.Module, epoch_length: int, *, batch_size: int | None = None
 ) -> Iterator[list[dict[str, Any]]]:
     """MMEngine's optimizer param groups at every iteration of the run, before that iteration's update."""
     from mmengine.registry import PARAM_SCHEDULERS
 
-    wrapper = mmengine_optim.build_optim_wrapper(model, copy.deepcopy(config["optim_wrapper"]))
+    wrapper = mmengine_optim.build_optim_wrapper(model, cpu_optim_wrapper(config["optim_wrapper"]))
     scale = config.get("auto_scale_lr")
     if scale and scale.get("enable", False):
         ratio = float(batch_size) / float(scale["base_batch_size"])  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from reference import run_mmengine
+from reference import cpu_optim_wrapper, run_mmengine
 from torch import nn
 
 import optiplug
@@ -56,7 +56,7 @@ def mmengine_trace(config: dict[str, Any], model: nn.Module, option: str, **kw: 
     """MMEngine's value of ``option`` for each trainable parameter at each iteration."""
     from mmengine.optim import build_optim_wrapper
 
-    wrapper = build_optim_wrapper(model, copy.deepcopy(config["optim_wrapper"]))
+    wrapper = build_optim_wrapper(model, cpu_optim_wrapper(config["optim_wrapper"]))
     order = [[p for p in g["params"]] for g in wrapper.optimizer.param_groups]
     trace = run_mmengine(config, model, L, option=option, **kw)
     # Without paramwise_cfg MMEngine hands the optimizer every parameter, frozen ones included (they never
