@@ -356,6 +356,80 @@ def resume() -> None:
     print(f"wrote {(IMAGES / 'resume.png').relative_to(ROOT)}")
 
 
+def compile_() -> None:
+    """Compiles of a ``torch.compile``d AdamW step with floats and with run.compile (compile.png)."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch
+    from matplotlib.figure import Figure
+    from torch import nn
+
+    import optiplug
+
+    updates = 60
+    recipe = {
+        # the per-tensor loop, the kernel run.compile picks on the CPU, for the float runs too
+        "optimizer": {"name": "AdamW", "lr": 1e-3, "weight_decay": 0.05, "foreach": False},
+        "schedules": {"lr": {"name": "cosine", "start_value": 1e-3, "end_value": 0.0}},
+    }
+
+    def run(compile_: bool, specialize_float: bool) -> tuple[list[int], list[float]]:
+        """Graphs compiled so far and the lr applied, at each update of a compiled step."""
+        graphs = 0
+
+        def counting(graph: Any, _inputs: Any) -> Any:  # compiles nothing: counts and runs the graph
+            nonlocal graphs
+            graphs += 1
+            return graph.forward
+
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+        built = optiplug.build(recipe, model, steps_per_epoch=updates, num_epochs=1, compile=compile_)
+        step = torch.compile(built.optimizer.step, backend=counting)
+        compiled, lrs = [], []
+        with torch._dynamo.config.patch(specialize_float=specialize_float), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for k in range(updates):
+                for p in model.parameters():
+                    p.grad = torch.randn(p.shape, generator=torch.Generator().manual_seed(k))
+                lrs.append(float(built.optimizer.param_groups[0]["lr"]))
+                step()
+                compiled.append(graphs)
+                built.scheduler.step()
+        torch._dynamo.reset()
+        return compiled, lrs
+
+    limit = torch._dynamo.config.recompile_limit
+    cases = [  # label, run.compile, specialize_float, (color, line style, line width)
+        ("floats (torch's defaults): lr a graph input after 1 recompile", False, False, ("C1", "-", 4)),
+        ("floats, specialize_float=True: a graph per lr, then eager", False, True, ("C3", "--", 2)),
+        ("run.compile: a 0-dim lr tensor, written in place", True, False, ("C0", "-", 1.2)),
+    ]
+    figure = Figure(figsize=(11, 3.8), layout="constrained")
+    graphs_axes, lr_axes = figure.subplots(1, 2)
+    for label, compile_, specialize_float, (color, style, width) in cases:
+        compiled, lrs = run(compile_, specialize_float)
+        line = {"color": color, "linestyle": style, "linewidth": width}
+        graphs_axes.plot(range(1, updates + 1), compiled, drawstyle="steps-post", label=label, **line)
+        lr_axes.plot(lrs, alpha=0.8, **line)
+    graphs_axes.set(
+        title=f"torch.compile(optimizer.step), AdamW, cosine lr (torch {torch.__version__.split('+')[0]})",
+        xlabel="updates run",
+        ylabel="graphs compiled so far",
+        ylim=(0, limit + 1.5),
+    )
+    graphs_axes.axhline(limit, color="0.8", linewidth=0.8)
+    graphs_axes.annotate(f"recompile_limit = {limit}", (updates, limit), ha="right", va="bottom", fontsize=8)
+    graphs_axes.legend(fontsize=8, loc="center right")
+    lr_axes.set(title="lr each run's step applied (the same values)", xlabel="update", ylabel="lr")
+    figure.savefig(IMAGES / "compile.png", dpi=110)
+    print(f"wrote {(IMAGES / 'compile.png').relative_to(ROOT)}")
+
+
 def schedulefree() -> None:
     """A schedule-free AdamW's loss at the train point y and at the average x (schedulefree.png)."""
     import matplotlib
@@ -454,17 +528,21 @@ def main(only: list[str] | None = None) -> None:
     if only == ["tools"]:
         tools()
         return
+    if only == ["compile"]:
+        compile_()
+        return
     architecture()
     if only == ["architecture"]:
         return
     if only:
-        raise SystemExit(f"unknown picture(s) {only}: give none (all), 'architecture' or 'tools'")
+        raise SystemExit(f"unknown picture(s) {only}: give none (all), 'architecture', 'tools' or 'compile'")
     for name, config, extra in PLOTS:
         plot(name, config, extra)
     demo()
     tools()
     wsd()
     resume()
+    compile_()
     schedulefree()
     multi()
     with tempfile.TemporaryDirectory() as target:
