@@ -13,6 +13,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from optiplug import DialectContext, Recipe, RunConfig, ScheduleConfig
 from optiplug.plugin import Batch, OptiplugWarning, RegistryView, did_you_mean, join_path
 from optiplug_vissl import defaults
@@ -116,7 +118,7 @@ class _Translation:
         for schedule in schedules.values():
             check_milestones(schedule.config, schedule.path, self.num_epochs)
             check_builds(schedule.config, schedule.path, self.registry, self.num_epochs)
-        run = RunConfig(num_epochs=self.written_epochs, **self._run_batch())
+        run = self._run_batch(RunConfig(num_epochs=self.written_epochs))
         return Recipe(optimizer=opt, rules=rules, schedules=main, wrappers=wrappers, run=run)
 
     def _check_options(self) -> None:
@@ -179,15 +181,16 @@ class _Translation:
     def _group_inputs(self, schedules: Mapping[str, VisslSchedule]) -> GroupInputs:
         return GroupInputs(self.block, self.user, self.path, schedules, self.registry, self.model)
 
-    def _run_batch(self) -> dict[str, int]:
+    def _run_batch(self, run: RunConfig) -> RunConfig:
         if self._batch is None:
-            return {}
+            return run
         batch = self._batch
-        return {
-            "batch_size_per_device": batch.per_device,
-            "world_size": batch.world_size,
-            "devices_per_node": batch.devices_per_node,
-        }
+        return attrs.evolve(
+            run,
+            batch_size_per_device=batch.per_device,
+            world_size=batch.world_size,
+            devices_per_node=batch.devices_per_node,
+        )
 
 
 def translate_vissl(mapping: Mapping[str, Any], context: DialectContext) -> Recipe:
