@@ -71,6 +71,8 @@ PATHS = {
     "optimizer.name": "optimizer.type",
     "schedules.lr": "lr_config",
     "schedules.momentum": "momentum_config",
+    "schedules.lr.name": "lr_config.policy",
+    "schedules.momentum.name": "momentum_config.policy",
     "clip": "optimizer_config.grad_clip",
     "accumulation": "optimizer_config",
     # a layer-decay constructor is the one rule, rules[0]: its fields' errors (the matcher's at build) in MMCV keys
@@ -83,6 +85,8 @@ PATHS = {
     "rules[0].paramwise_options": "optimizer.paramwise_options",
     "freeze": "optimizer_config.frozen_layers_cfg",
     "loss_scale": "optimizer_config.loss_scale",
+    # the default constructor's paramwise_cfg is the one rule with these fields (mmcv_paramwise)
+    **{f"rules[0].{key}": f"optimizer.paramwise_cfg.{key}" for key in PARAMWISE_CFG_KEYS},
 }
 """Recipe paths in build()'s errors -> this dialect's keys (the longest prefix wins)."""
 OPTIMIZER_ONLY_KEYS = ("type", "constructor", "paramwise_options", "paramwise_cfg")

@@ -179,13 +179,19 @@ def _auto_scale_lr(recipe: Recipe) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- rules
 
 
+def _rule_name(rule: RuleConfig) -> str:
+    """The rule as its config wrote it: its label (a dialect's key), else its kind."""
+    return rule.label or rule.kind
+
+
 def _paramwise(
     rules: list[RuleConfig], optimizer: Mapping[str, Any], registry: RegistryView
 ) -> tuple[str, dict[str, Any] | None]:
     """``(constructor, paramwise_cfg)`` of the recipe's one paramwise rule (the default constructor without one)."""
     if len(rules) > 1:
         raise ConfigError(
-            f"MMEngine's optim_wrapper takes one paramwise_cfg; this recipe has {len(rules)} rules",
+            "MMEngine's optim_wrapper takes one paramwise_cfg (multipliers and custom_keys, no regular expressions) "
+            f"and cannot give these {len(rules)} rules' groups: {', '.join(_rule_name(r) for r in rules)}",
             "rules[1]",
         )
     if not rules:

@@ -296,7 +296,7 @@ def test_real_mmcv_configs_written_for_mmengine(name: str, tmp_path: Path) -> No
 REFUSED = {
     "cyclic": (
         {"lr_config": {"policy": "cyclic", "target_ratio": (10, 1e-4), "by_epoch": False}},
-        "lr_config.name",
+        "lr_config.policy",
         "Cyclic policy has no MMEngine scheduler",
     ),
     "exp_warmup": (
@@ -317,7 +317,7 @@ REFUSED = {
         "lr_config.min_lr",
         "no floor",
     ),
-    "inv": ({"lr_config": {"policy": "Inv", "gamma": 0.1, "by_epoch": False}}, "lr_config.name", "Inv policy"),
+    "inv": ({"lr_config": {"policy": "Inv", "gamma": 0.1, "by_epoch": False}}, "lr_config.policy", "Inv policy"),
     "momentum_warmup": (
         {"momentum_config": {"policy": "step", "step": [2], "warmup": "linear", "warmup_iters": 3}},
         "momentum_config.warmup",
@@ -330,7 +330,7 @@ REFUSED = {
     ),
     "biased_dwconv": (
         {"paramwise_cfg": {"bias_decay_mult": 0.0}},
-        "rules[0].bias_decay_mult",
+        "optimizer.paramwise_cfg.bias_decay_mult",
         "depthwise conv's bias",
     ),
     "regex_rules": (
@@ -485,10 +485,19 @@ def test_the_convert_command_refuses_in_the_configs_terms(tmp_path: Path, capsys
     )
     result = run_command(capsys, str(source), "--to", "mmengine", "--steps-per-epoch", "6")
     assert result.returncode != 0
-    assert "lr_config.name: MMCV's Cyclic policy has no MMEngine scheduler" in result.stderr
+    assert "lr_config.policy: MMCV's Cyclic policy has no MMEngine scheduler" in result.stderr
     result = run_command(capsys, str(source), "--to", "mmengine", "-o", str(tmp_path / "x.yaml"))
     assert result.returncode != 0
     assert "an mmengine config is a .py file" in result.stderr
     result = run_command(capsys, str(source), "--to", "vissl")
     assert result.returncode == 2  # a usage error, as argparse reports an unknown choice
     assert "argument --to: optiplug writes canonical, mmengine, not 'vissl'" in result.stderr
+
+
+def test_several_mmcv_rules_are_refused_naming_the_configs_keys() -> None:
+    config = {
+        "optimizer": {**SGD, "paramwise_options": {"bias": {"weight_decay": 0.0}, "bn": {"weight_decay": 0.0}}},
+        "runner": {"type": "EpochBasedRunner", "max_epochs": 2},
+    }
+    with pytest.raises(ConfigError, match=r"paramwise_options\['bias'\], paramwise_options\['bn'\]"):
+        converted_config(config, to="mmengine", steps_per_epoch=L)
