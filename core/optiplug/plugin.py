@@ -29,6 +29,7 @@ A plugin module is hook functions marked with :data:`hookimpl`, each returning r
 
 from __future__ import annotations
 
+from optiplug.engine.loss_scaling import SCALER_ARGUMENTS, grad_scaler_config
 from optiplug.engine.optimizer_options import optimizer_arguments
 from optiplug.engine.run_figures import Batch, distributed_world
 from optiplug.engine.scaling import rescale
@@ -107,6 +108,7 @@ __all__ = [
     "FLOAT_LIMIT",
     "INT_LIMIT",
     "RECORD_TYPES",
+    "SCALER_ARGUMENTS",
     "WHERE_EPSILON",
     "AccumulationConfig",
     "Batch",
@@ -155,6 +157,7 @@ __all__ = [
     "evaluate",
     "evolve_params",
     "finite_list",
+    "grad_scaler_config",
     "help_field",
     "hookimpl",
     "in_range",

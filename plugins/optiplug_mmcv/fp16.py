@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from optiplug.plugin import ConfigError, LossScaleConfig, RegistryView, did_you_mean, load_config, structure_config
+from optiplug.plugin import ConfigError, LossScaleConfig, RegistryView, grad_scaler_config, load_config
 from optiplug_mmcv.optimizer_config import FP16_HOOKS, PATH, check_loss_scale, fp16_hook_config, loss_scale_of
 
 
@@ -54,10 +54,6 @@ def grad_scaler(config: Any, device: str = "cuda") -> torch.amp.GradScaler | Non
     return StaticGradScaler(float(loss_scale), device)
 
 
-SCALER_ARGUMENTS = ("init_scale", "growth_factor", "backoff_factor", "growth_interval", "enabled")
-"""The arguments of ``torch.amp.GradScaler`` a dict ``loss_scale`` may hold."""
-
-
 def loss_scale_config(hook: Any, registry: RegistryView, path: str = f"{PATH}.loss_scale") -> LossScaleConfig | None:
     """The recipe's ``loss_scale`` for an fp16 hook (None for a hook without fp16).
 
@@ -71,14 +67,7 @@ def loss_scale_config(hook: Any, registry: RegistryView, path: str = f"{PATH}.lo
     if loss_scale == "dynamic":
         return LossScaleConfig()
     if isinstance(loss_scale, Mapping):
-        for key in loss_scale:
-            if key not in SCALER_ARGUMENTS:
-                raise ConfigError(
-                    f"GradScaler takes no {key!r}{did_you_mean(str(key), SCALER_ARGUMENTS)}; "
-                    f"accepted: {', '.join(SCALER_ARGUMENTS)}",
-                    f"{path}.{key}",
-                )
-        return structure_config(dict(loss_scale), LossScaleConfig, registry, path)
+        return grad_scaler_config(loss_scale, registry, path)
     return LossScaleConfig(dynamic=False, init_scale=float(loss_scale))
 
 

@@ -11,10 +11,8 @@ from typing import Any
 
 import torch
 
-from optiplug.plugin import ConfigError, LossScaleConfig, RegistryView, did_you_mean, structure_config
+from optiplug.plugin import ConfigError, LossScaleConfig, RegistryView, grad_scaler_config
 
-SCALER_ARGUMENTS = ("init_scale", "growth_factor", "backoff_factor", "growth_interval", "enabled")
-"""The arguments of ``torch.amp.GradScaler`` a dict ``loss_scale`` may hold."""
 PATH = "optim_wrapper.loss_scale"
 
 
@@ -35,14 +33,7 @@ def loss_scale_config(optim_wrapper: Mapping[str, Any], registry: RegistryView) 
             raise ConfigError(f"a static loss scale must be a finite float > 0, got {loss_scale!r}", PATH)
         return LossScaleConfig(dynamic=False, init_scale=loss_scale)
     if isinstance(loss_scale, Mapping):
-        for key in loss_scale:
-            if key not in SCALER_ARGUMENTS:
-                raise ConfigError(
-                    f"GradScaler takes no {key!r}{did_you_mean(str(key), SCALER_ARGUMENTS)}; "
-                    f"accepted: {', '.join(SCALER_ARGUMENTS)}",
-                    f"{PATH}.{key}",
-                )
-        return structure_config(dict(loss_scale), LossScaleConfig, registry, PATH)
+        return grad_scaler_config(loss_scale, registry, PATH)
     raise ConfigError(f"loss_scale must be a float, a dict or 'dynamic', got {loss_scale!r}", PATH)
 
 

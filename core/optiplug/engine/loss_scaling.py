@@ -9,11 +9,33 @@ gradients are not finite is still skipped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from optiplug.engine.structuring import structure_config
+from optiplug.errors import ConfigError, did_you_mean
+from optiplug.plugin_system.records import RegistryView
 from optiplug.recipe.model import LossScaleConfig
+
+SCALER_ARGUMENTS = ("init_scale", "growth_factor", "backoff_factor", "growth_interval", "enabled")
+"""The arguments of ``torch.amp.GradScaler`` that a ``loss_scale`` written as a dict may hold."""
+
+
+def grad_scaler_config(arguments: Mapping[str, Any], registry: RegistryView, path: str) -> LossScaleConfig:
+    """The dynamic ``loss_scale`` of ``GradScaler(**arguments)`` (a dict ``loss_scale`` of MMCV or MMEngine).
+
+    A key GradScaler does not take is a ConfigError at ``path.<key>`` with a did-you-mean.
+    """
+    for key in arguments:
+        if key not in SCALER_ARGUMENTS:
+            raise ConfigError(
+                f"GradScaler takes no {key!r}{did_you_mean(str(key), SCALER_ARGUMENTS)}; "
+                f"accepted: {', '.join(SCALER_ARGUMENTS)}",
+                f"{path}.{key}",
+            )
+    return structure_config(dict(arguments), LossScaleConfig, registry, path)
 
 
 class StaticGradScaler(torch.amp.GradScaler):
