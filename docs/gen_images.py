@@ -131,8 +131,8 @@ LAYERS: dict[str, Box] = {
         11.0,
         0.9,
         "recipe/",
-        "model (attrs Recipe classes)  validators  numbers  strict_converter  loaders  files  "
-        "pyfile  pyeval  pyvalues (.py read as data)",
+        "model (attrs Recipe classes)  validators  numbers  strict_converter  loaders  files\n"
+        "pyfile  pyeval  pyscope  pyexpressions  pystatements  pyvalues (.py read as data)",
     ),
     "plugin_system": (
         0.8,
@@ -149,7 +149,8 @@ LAYERS: dict[str, Box] = {
         1.1,
         "engine/",
         "build  dialects  structuring  run_figures  scaling  grouping  rule_kinds  optimizer_options\n"
-        "schedules  composite  binding  value_table  torch_scheduler  built_result  explain  tolerance  core_plugin",
+        "schedules  composite  binding  value_table  torch_scheduler  resume  compiling  freezing  loss_scaling\n"
+        "built_result  explain  tolerance  core_plugin",
     ),
     "user_api": (0.8, 5.6, 2.9, 0.9, "optiplug", "user API: build, Built, Recipe,\nerrors, register_*"),
     "plugin_api": (3.9, 5.6, 2.9, 0.9, "optiplug.plugin", "THE public plugin API"),
@@ -168,7 +169,7 @@ LAYERS: dict[str, Box] = {
         6.0,
         0.9,
         "algorithm plugins",
-        "optiplug_torch  larc  cyclic  restarts  adamw  lamb\nlayer_decay  zero  wsd  schedulefree  multi",
+        "optiplug_torch  larc  cyclic  restarts  adamw  lamb\nlayer_decay  zero  wsd  schedulefree  multi  compile",
     ),
     "cli": (7.0, 6.9, 2.9, 0.9, "cli/", "the optiplug command,\none module per command"),
     "dialects": (0.8, 8.2, 6.0, 0.9, "dialect plugins", "optiplug_vissl  optiplug_mmcv  optiplug_mmengine"),
