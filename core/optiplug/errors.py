@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 from collections.abc import Iterable
 
 
@@ -70,3 +72,20 @@ def join_path(*parts: str | int) -> str:
 
 class OptiplugWarning(UserWarning):
     """A configuration that works but probably does not do what was meant."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes ``warnings.warn`` name the first caller outside optiplug's core.
+
+    Call it in the function that warns: a warning raised a few calls deep (``Built`` ->
+    scheduler -> resume) then points at the user's line, whichever public door was used.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    return level

@@ -23,7 +23,7 @@ from optiplug.engine.binding import Binding
 from optiplug.engine.schedules import metric_number, metric_state_of
 from optiplug.engine.tolerance import STRICT, Tolerance
 from optiplug.engine.value_table import BOUNDS, OutOfBounds, ValueTable
-from optiplug.errors import OptiplugWarning, StateError
+from optiplug.errors import OptiplugWarning, StateError, user_stacklevel
 from optiplug.plugin_system.records import Clock, MetricState
 
 
@@ -311,5 +311,5 @@ class OptiplugScheduler(LRScheduler):
             self.bindings = [*plan.bindings, *self.bindings[len(self.own_bindings) :]]
         self.branch_at = plan.branch_at
         for message in plan.warnings:
-            warnings.warn(message, OptiplugWarning, stacklevel=3)
+            warnings.warn(message, OptiplugWarning, stacklevel=user_stacklevel())
         self.set_step(plan.step)

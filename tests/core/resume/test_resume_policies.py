@@ -122,10 +122,19 @@ def test_extend_keeps_the_values_before_k_and_follows_the_new_recipe_from_k():
     with pytest.warns(optiplug.OptiplugWarning, match=r"resume='extend': the schedule jumps at update 40") as seen:
         built.load_state_dict(state, resume="extend")
     assert f"{cosine_at(40, 100):.6g} -> {cosine_at(40, 150):.6g}" in str(seen[0].message)
+    assert seen[0].filename == __file__, "the warning names the user's line, not optiplug's"
     assert built.scheduler.last_epoch == 40
     run = before + trace(built, 110)
     assert run[:40] == pytest.approx([cosine_at(n, 100) for n in range(40)], rel=1e-12)
     assert run[40:] == pytest.approx([cosine_at(n, 150) for n in range(40, 150)], rel=1e-12)
+
+
+def test_the_jump_warning_names_the_users_line_through_the_scheduler_too():
+    _, state = saved_at(cosine(10), 40)
+    built = optiplug.build(cosine(15), model())
+    with pytest.warns(optiplug.OptiplugWarning, match="jumps at update 40") as seen:
+        built.scheduler.load_state_dict(state["scheduler"], resume="extend")
+    assert seen[0].filename == __file__
 
 
 def test_extend_with_a_new_shape_takes_the_new_value_at_k():
