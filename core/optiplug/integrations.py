@@ -27,11 +27,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from torch import Tensor
 from torch.optim import Optimizer
 
 from optiplug.engine.built_result import Built
-from optiplug.engine.torch_scheduler import OptiplugScheduler
+from optiplug.engine.torch_scheduler import OptiplugScheduler, option_number
 from optiplug.errors import ConfigError
 
 LIGHTNING = "Lightning"
@@ -77,15 +76,7 @@ def lightning_lr_monitor(**arguments: Any) -> Any:
 
 def _group_numbers(group: dict[str, Any]) -> dict[str, Any]:
     """A param group's options with 0-dim tensors (and pairs of them: betas) read as Python numbers."""
-
-    def number(value: Any) -> Any:
-        if isinstance(value, Tensor) and value.dim() == 0:
-            return value.item()
-        if isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value):
-            return tuple(number(v) for v in value)
-        return value
-
-    return {key: value if key == "params" else number(value) for key, value in group.items()}
+    return {key: value if key == "params" else option_number(value) for key, value in group.items()}
 
 
 def lightning_trainer_arguments(built: Built) -> dict[str, Any]:

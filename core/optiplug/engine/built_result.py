@@ -13,7 +13,7 @@ from torch.optim import Optimizer
 from optiplug.engine.freezing import NO_FREEZES, Freezes
 from optiplug.engine.grouping import GroupPlan
 from optiplug.engine.loss_scaling import grad_scaler
-from optiplug.engine.torch_scheduler import OptiplugScheduler
+from optiplug.engine.torch_scheduler import OptiplugScheduler, option_number
 from optiplug.errors import OptiplugWarning, StateError
 from optiplug.plugin_system.records import Clock
 from optiplug.recipe.model import Recipe
@@ -35,7 +35,7 @@ class GroupSummary:
     @classmethod
     def of(cls, index: int, plan: GroupPlan, group: Mapping[str, Any]) -> GroupSummary:
         """The summary of group ``index`` from its plan and its torch param group."""
-        options = {k: _number(group[k]) for k in SUMMARY_KEYS if k in group}
+        options = {k: option_number(group[k]) for k in SUMMARY_KEYS if k in group}
         return cls(
             index, tuple(plan.rules) or ("(no rule)",), len(plan.params), plan.elements, options, tuple(plan.names)
         )
@@ -44,15 +44,6 @@ class GroupSummary:
         options = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.options.items())
         size = f"{self.tensors} tensors, {self.elements:,} elements"
         return f"group {self.index}: {size}, {options} <- {'; '.join(self.rules)}"
-
-
-def _number(value: Any) -> Any:
-    """An option as a number: a 0-dim tensor (``run.compile``) read, a pair of them (betas) read each."""
-    if isinstance(value, torch.Tensor) and value.dim() == 0:
-        return value.item()
-    if isinstance(value, tuple) and any(isinstance(v, torch.Tensor) for v in value):
-        return tuple(_number(v) for v in value)
-    return value
 
 
 class Built:

@@ -38,12 +38,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import torch
 from torch import nn
 
 from optiplug.engine.grouping import CompiledRule, Setting, compile_rules, option_of, param_infos, settings_of
 from optiplug.engine.rule_kinds import NORM_TYPES
 from optiplug.engine.schedules import metric_state_of
+from optiplug.engine.torch_scheduler import option_number
 from optiplug.errors import ConfigError, join_path
 from optiplug.plugin_system.catalogues import Registry
 from optiplug.plugin_system.host import get_registry
@@ -268,7 +268,7 @@ def _values(built: Built) -> tuple[list[dict[str, Any]], list[dict[str, Any]], i
     last = None if updates is None else min(updates - 1, int(built.clock.total_steps or 0))
     start: list[dict[str, Any]] = []
     for group in built.optimizer.param_groups:
-        options = {k: _plain(v) for k, v in group.items() if k not in INTERNAL_KEYS}
+        options = {k: option_number(v) for k, v in group.items() if k not in INTERNAL_KEYS}
         betas = options.pop("betas", None)
         if isinstance(betas, tuple | list):
             options = {"beta1": float(betas[0]), "beta2": float(betas[1]), **options}
@@ -279,12 +279,6 @@ def _values(built: Built) -> tuple[list[dict[str, Any]], list[dict[str, Any]], i
         start[binding.group][option] = binding.table[0] * binding.scale
         end[binding.group][option] = math.nan if last is None else binding.table[last] * binding.scale
     return start, end, updates
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value)
-    return value
 
 
 def _algorithm(built: Built) -> str:

@@ -33,6 +33,15 @@ def fingerprint(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def option_number(value: Any) -> Any:
+    """A group option as Python numbers: a 0-dim tensor (``run.compile``) read, a pair of them (betas) read each."""
+    if isinstance(value, Tensor) and value.dim() == 0:
+        return value.item()
+    if isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value):
+        return tuple(option_number(v) for v in value)
+    return value
+
+
 class OptiplugScheduler(LRScheduler):
     """Drives every scheduled option of every group; ``step()`` once per optimizer update.
 
