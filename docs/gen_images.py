@@ -150,7 +150,7 @@ LAYERS: dict[str, Box] = {
         "engine/",
         "build  dialects  structuring  run_figures  scaling  grouping  rule_kinds  optimizer_options\n"
         "schedules  composite  binding  value_table  torch_scheduler  resume  compiling  freezing  loss_scaling\n"
-        "built_result  explain  tolerance  core_plugin",
+        "wrapping  built_result  explain  tolerance  core_plugin",
     ),
     "user_api": (0.8, 5.6, 2.9, 0.9, "optiplug", "user API: build, Built, Recipe,\nerrors, register_*"),
     "plugin_api": (3.9, 5.6, 2.9, 0.9, "optiplug.plugin", "THE public plugin API"),

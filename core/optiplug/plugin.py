@@ -46,6 +46,7 @@ from optiplug.engine.schedules import (
 )
 from optiplug.engine.structuring import evolve_params, structure_config, unstructure_config
 from optiplug.engine.value_table import ValueTable
+from optiplug.engine.wrapping import optimizer_chain
 from optiplug.errors import (
     ConfigError,
     OptiplugError,
@@ -172,6 +173,7 @@ __all__ = [
     "number_problem",
     "one_of",
     "optimizer_arguments",
+    "optimizer_chain",
     "parse_float",
     "positive",
     "progress",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from torch.optim import Optimizer
 
+from optiplug.plugin import optimizer_chain
 from optiplug_zero.torch_zero import zero_redundancy_optimizer
 
 if TYPE_CHECKING:
@@ -18,13 +19,9 @@ def sharded(optimizer: Optimizer) -> ZeroRedundancyOptimizer | None:
     if "torch.distributed.optim" not in sys.modules:
         return None  # no ZeroRedundancyOptimizer can exist yet (and importing torch's takes a second)
     zero_class = zero_redundancy_optimizer()
-    seen: set[int] = set()
-    current: object = optimizer
-    while current is not None and id(current) not in seen:
-        if isinstance(current, zero_class):
-            return current
-        seen.add(id(current))
-        current = getattr(current, "optimizer", None) or getattr(current, "optim", None)
+    for inner in optimizer_chain(optimizer):
+        if isinstance(inner, zero_class):
+            return inner
     return None
 
 

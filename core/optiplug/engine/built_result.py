@@ -14,6 +14,7 @@ from optiplug.engine.freezing import NO_FREEZES, Freezes
 from optiplug.engine.grouping import GroupPlan
 from optiplug.engine.loss_scaling import grad_scaler
 from optiplug.engine.torch_scheduler import OptiplugScheduler, option_number
+from optiplug.engine.wrapping import optimizer_chain
 from optiplug.errors import OptiplugWarning, StateError
 from optiplug.plugin_system.records import Clock
 from optiplug.recipe.model import Recipe
@@ -378,12 +379,9 @@ class Built:
 
 def _with_modes(optimizer: Any) -> Any:
     """The optimizer, or the one it wraps (``.optimizer`` / ``.optim``), that has ``train()`` and ``eval()``."""
-    seen: set[int] = set()
-    while optimizer is not None and id(optimizer) not in seen:
-        seen.add(id(optimizer))
-        if callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None)):
-            return optimizer
-        optimizer = getattr(optimizer, "optimizer", None) or getattr(optimizer, "optim", None)
+    for inner in optimizer_chain(optimizer):
+        if callable(getattr(inner, "train", None)) and callable(getattr(inner, "eval", None)):
+            return inner
     return None
 
 

@@ -19,6 +19,7 @@ import torch
 
 from optiplug.engine.grouping import param_infos
 from optiplug.engine.tolerance import STRICT, Tolerance
+from optiplug.engine.wrapping import optimizer_chain
 from optiplug.errors import ConfigError, OptiplugWarning, join_path
 from optiplug.recipe.model import FreezeConfig
 
@@ -56,17 +57,14 @@ class Freezes:
         parameters is switched to torch's per-tensor (foreach) loop, whose numbers are the same.
         """
         frozen = {id(p) for entry in self.entries for p in entry.params}
-        seen: set[int] = set()
-        while optimizer is not None and id(optimizer) not in seen:
-            seen.add(id(optimizer))
-            if isinstance(optimizer, torch.optim.SGD):
-                groups = [g for g in optimizer.param_groups if any(id(p) in frozen for p in g["params"])]
+        for inner in optimizer_chain(optimizer):
+            if isinstance(inner, torch.optim.SGD):
+                groups = [g for g in inner.param_groups if any(id(p) in frozen for p in g["params"])]
                 for group in groups:
                     if group.get("fused") and group.get("momentum"):
                         group["fused"] = False
-                        optimizer.defaults["fused"] = False
+                        inner.defaults["fused"] = False
                 return
-            optimizer = getattr(optimizer, "optimizer", None) or getattr(optimizer, "optim", None)
 
     def drop_grads(self, step: int) -> None:
         """Set the gradients of the parameters frozen at ``step`` to None."""
