@@ -112,10 +112,7 @@ def test_pure_python_style_with_imported_classes(tmp_path: Path) -> None:
         param_scheduler[1] = dict(type=CosineAnnealingLR, eta_min=0.0, by_epoch=True, begin=1)
         """,
     )
-    try:
-        recipe = optiplug.to_recipe(config, steps_per_epoch=L)
-    except optiplug.ConfigError as exc:  # the reader's pure-Python support is still being extended
-        pytest.skip(f"the .py reader does not read this pure-Python config yet: {exc}")
+    recipe = optiplug.to_recipe(config, steps_per_epoch=L)
     chain = recipe.schedules["lr"].params.schedulers
     assert [s["kind"] for s in chain] == ["Linear", "CosineAnnealing"]
     reference = {
